@@ -1,0 +1,170 @@
+// Package app holds the use cases of the points ledger: configuration, the database,
+// identity (WeChat, passwords, tokens), the org tree and the roster. It owns transactions
+// and turns database errors into *models.Error. It never imports the HTTP framework.
+package app
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the service's configuration, read from the environment (see README).
+type Config struct {
+	Addr           string
+	DBDriver       string // "sqlite" or "mysql"
+	DBDSN          string
+	DataDir        string
+	JWTSecret      []byte
+	WechatAppID    string
+	WechatSecret   string
+	WechatBaseURL  string
+	Location       *time.Location
+	AdminUsername  string
+	AdminPassword  string
+	Demo           bool
+	TrustedProxies []netip.Prefix
+	AccessTTL      time.Duration
+	RefreshTTL     time.Duration
+	InviteTTL      time.Duration
+	DBWait         time.Duration
+	LogLevel       string
+}
+
+// DefaultWechatBaseURL is WeChat's API host; tests point LEDGER_WECHAT_BASE_URL at a fake.
+const DefaultWechatBaseURL = "https://api.weixin.qq.com"
+
+// LoadConfig reads the configuration through getenv. When LEDGER_JWT_SECRET is unset it
+// reads the key from DataDir/jwt.key, generating it (mode 0600) on first start.
+// Returns a *models.Error-free plain error describing the bad variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Addr:          get("LEDGER_ADDR", ":8080"),
+		DBDriver:      get("LEDGER_DB_DRIVER", "sqlite"),
+		DataDir:       get("LEDGER_DATA_DIR", "data"),
+		WechatAppID:   getenv("LEDGER_WECHAT_APPID"),
+		WechatSecret:  getenv("LEDGER_WECHAT_SECRET"),
+		WechatBaseURL: strings.TrimRight(get("LEDGER_WECHAT_BASE_URL", DefaultWechatBaseURL), "/"),
+		AdminUsername: strings.TrimSpace(getenv("LEDGER_ADMIN_USERNAME")),
+		AdminPassword: getenv("LEDGER_ADMIN_PASSWORD"),
+		Demo:          getenv("LEDGER_DEMO") == "1",
+		LogLevel:      get("LEDGER_LOG_LEVEL", "info"),
+	}
+	switch c.DBDriver {
+	case "sqlite":
+		c.DBDSN = get("LEDGER_DB_DSN", filepath.Join(c.DataDir, "ledger.db"))
+	case "mysql":
+		c.DBDSN = getenv("LEDGER_DB_DSN")
+		if c.DBDSN == "" {
+			return c, errors.New("config: LEDGER_DB_DSN is required when LEDGER_DB_DRIVER=mysql")
+		}
+	default:
+		return c, fmt.Errorf("config: LEDGER_DB_DRIVER must be sqlite or mysql, not %q", c.DBDriver)
+	}
+	loc, err := time.LoadLocation(get("LEDGER_TIMEZONE", "Asia/Shanghai"))
+	if err != nil {
+		return c, fmt.Errorf("config: LEDGER_TIMEZONE: %w", err)
+	}
+	c.Location = loc
+	for _, d := range []struct {
+		key string
+		def time.Duration
+		dst *time.Duration
+	}{
+		{"LEDGER_ACCESS_TTL", 15 * time.Minute, &c.AccessTTL},
+		{"LEDGER_REFRESH_TTL", 30 * 24 * time.Hour, &c.RefreshTTL},
+		{"LEDGER_INVITE_TTL", 7 * 24 * time.Hour, &c.InviteTTL},
+		{"LEDGER_DB_WAIT", 30 * time.Second, &c.DBWait},
+	} {
+		*d.dst = d.def
+		if v := getenv(d.key); v != "" {
+			if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst <= 0 {
+				return c, fmt.Errorf("config: %s must be a positive duration such as 15m", d.key)
+			}
+		}
+	}
+	for _, s := range strings.Split(getenv("LEDGER_TRUSTED_PROXIES"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return c, fmt.Errorf("config: LEDGER_TRUSTED_PROXIES: %q is neither an address nor a CIDR", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	if (c.AdminUsername == "") != (c.AdminPassword == "") {
+		return c, errors.New("config: set both LEDGER_ADMIN_USERNAME and LEDGER_ADMIN_PASSWORD, or neither")
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
+		return c, errors.New("config: LEDGER_ADMIN_PASSWORD must have at least 8 characters")
+	}
+	if s := getenv("LEDGER_JWT_SECRET"); s != "" {
+		if len(s) < 32 {
+			return c, errors.New("config: LEDGER_JWT_SECRET must have at least 32 characters")
+		}
+		c.JWTSecret = []byte(s)
+	} else if c.JWTSecret, err = loadOrCreateKey(filepath.Join(c.DataDir, "jwt.key")); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// loadOrCreateKey reads the signing key at path, creating a random one with mode 0600 if
+// the file does not exist. A key file others can read is refused.
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		st, serr := os.Stat(path)
+		if serr == nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("config: %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
+		}
+		key := []byte(strings.TrimSpace(string(b)))
+		if len(key) < 32 {
+			return nil, fmt.Errorf("config: %s holds a key shorter than 32 characters", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("config: create %s: %w", filepath.Dir(path), err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("config: generate key: %w", err)
+	}
+	key := []byte(hex.EncodeToString(raw))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) { // another process won the race: use its key
+			return loadOrCreateKey(path)
+		}
+		return nil, fmt.Errorf("config: create %s: %w", path, err)
+	}
+	if _, err := f.Write(append(key, '\n')); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("config: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("config: write %s: %w", path, err)
+	}
+	return key, nil
+}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"database/sql/driver"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+
+	"partyledger/migrations"
+	"partyledger/models"
+)
+
+// DB is the service's database. W takes writes and the reads that must see them; R takes
+// consistent reads. On SQLite they are two pools over one file (one writer connection, so
+// writers queue in Go instead of spinning on SQLITE_BUSY, and several readers beside it in
+// WAL mode); on MySQL they are the same pool.
+type DB struct {
+	Driver string
+	W      *gorm.DB
+	R      *gorm.DB
+	sqlW   *sql.DB
+	sqlR   *sql.DB
+}
+
+// OpenDB opens the database of the given driver ("sqlite" or "mysql"). For SQLite the DSN
+// is a file path whose folder is created if needed.
+func OpenDB(ctx context.Context, driver, dsn string) (*DB, error) {
+	cfg := &gorm.Config{
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	d := &DB{Driver: driver}
+	var err error
+	switch driver {
+	case "sqlite":
+		if dir := filepath.Dir(dsn); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("open db: %w", err)
+			}
+		}
+		base := "file:" + dsn + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_time_format=sqlite"
+		if d.sqlW, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+		d.sqlW.SetMaxOpenConns(1)
+		d.sqlW.SetMaxIdleConns(1)
+		if d.sqlR, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+		d.sqlR.SetMaxOpenConns(8)
+		d.sqlR.SetMaxIdleConns(8)
+		if d.W, err = gorm.Open(sqlite.Dialector{DriverName: "sqlite", Conn: d.sqlW}, cfg); err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+		if d.R, err = gorm.Open(sqlite.Dialector{DriverName: "sqlite", Conn: d.sqlR}, cfg); err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+	case "mysql":
+		mcfg, err := MySQLConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		connector, err := mysql.NewConnector(mcfg)
+		if err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+		d.sqlW = sql.OpenDB(connector)
+		d.sqlW.SetMaxOpenConns(32)
+		d.sqlW.SetMaxIdleConns(32)
+		d.sqlW.SetConnMaxLifetime(10 * time.Minute)
+		d.sqlR = d.sqlW
+		if d.W, err = gorm.Open(gormmysql.New(gormmysql.Config{Conn: d.sqlW}), cfg); err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+		d.R = d.W
+	default:
+		return nil, fmt.Errorf("open db: unknown driver %q", driver)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.Ping(pctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	return d, nil
+}
+
+// MySQLConfig parses a go-sql-driver DSN and forces what the service relies on: UTC times
+// parsed into time.Time and the utf8mb4 character set (Chinese names, emoji in notes).
+func MySQLConfig(dsn string) (*mysql.Config, error) {
+	mcfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open db: bad mysql DSN: %w", redactDSNError(err))
+	}
+	mcfg.ParseTime = true
+	mcfg.Loc = time.UTC
+	if mcfg.Params == nil {
+		mcfg.Params = map[string]string{}
+	}
+	mcfg.Params["charset"] = "utf8mb4"
+	mcfg.Collation = "utf8mb4_unicode_ci"
+	if mcfg.Timeout == 0 {
+		mcfg.Timeout = 5 * time.Second
+	}
+	return mcfg, nil
+}
+
+// redactDSNError drops anything after the first colon of a DSN parse error, which may quote the DSN.
+func redactDSNError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, ":"); i > 0 && strings.Contains(msg, "@") {
+		msg = msg[:i]
+	}
+	return errors.New(msg)
+}
+
+// Ping checks that both pools reach the database.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.sqlW.PingContext(ctx); err != nil {
+		return err
+	}
+	if d.sqlR != d.sqlW {
+		if err := d.sqlR.PingContext(ctx); err != nil {
+			return err
+		}
+	}
+	// A ping may be answered by a pooled connection without a round trip; ask the server.
+	var one int
+	return d.sqlR.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Close closes both pools.
+func (d *DB) Close() error {
+	err := d.sqlW.Close()
+	if d.sqlR != d.sqlW {
+		err = errors.Join(err, d.sqlR.Close())
+	}
+	return err
+}
+
+// SQL returns the writer's *sql.DB, for tools that talk SQL directly.
+func (d *DB) SQL() *sql.DB { return d.sqlW }
+
+func (d *DB) gooseProvider() (*goose.Provider, error) {
+	fsys, err := migrations.FS(d.Driver)
+	if err != nil {
+		return nil, err
+	}
+	dialect := goose.DialectSQLite3
+	if d.Driver == "mysql" {
+		dialect = goose.DialectMySQL
+	}
+	return goose.NewProvider(dialect, d.sqlW, fsys)
+}
+
+// Migrate brings the schema up to date and returns the versions it applied.
+func (d *DB) Migrate(ctx context.Context) ([]int64, error) {
+	p, err := d.gooseProvider()
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	var applied []int64
+	for _, r := range res {
+		applied = append(applied, r.Source.Version)
+	}
+	return applied, nil
+}
+
+// SchemaVersion returns the version the database is at.
+func (d *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	p, err := d.gooseProvider()
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// dbError turns a database error into a domain error where one fits: a unique-key clash
+// is a conflict and an unreachable database is "unavailable" (both keep the cause for the
+// log); anything else is wrapped with the operation's name and stays internal.
+func dbError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return &models.Error{Code: models.EConflict, Message: "it already exists", Err: fmt.Errorf("%s: %w", op, err)}
+	case isUnavailable(err):
+		return &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", Err: fmt.Errorf("%s: %w", op, err)}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isUnavailable reports whether err means the database cannot be reached right now
+// rather than that the statement was wrong.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	var sqliteErr interface{ Code() int }
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+		errors.Is(err, sql.ErrConnDone), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &netErr):
+		return true
+	case errors.As(err, &sqliteErr):
+		c := sqliteErr.Code() & 0xff
+		return c == 5 || c == 6 // SQLITE_BUSY, SQLITE_LOCKED after busy_timeout
+	}
+	return false
+}

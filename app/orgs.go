@@ -1,0 +1,235 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"partyledger/models"
+)
+
+// Orgs keeps the organisation tree.
+type Orgs struct{ db *DB }
+
+// NewOrgs returns the org tree use cases.
+func NewOrgs(db *DB) *Orgs { return &Orgs{db: db} }
+
+// staffRoles may read the org tree and the roster inside their scope.
+var staffRoles = []models.Role{models.RoleAdmin, models.RoleLeader, models.RoleSecretary}
+
+var errOrgNotFound = models.Errorf(models.ENotFound, "no such org")
+
+// get reads an org by id through tx (or the reader). Returns ENotFound.
+func getOrg(ctx context.Context, db *gorm.DB, id int64) (models.Org, error) {
+	var o models.Org
+	err := db.WithContext(ctx).Take(&o, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return o, errOrgNotFound
+	}
+	return o, dbError("get org", err)
+}
+
+func checkOrgName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return "", models.InvalidField("name", "is required, at most 100 characters")
+	}
+	return name, nil
+}
+
+// OrgInput is what POST /orgs takes.
+type OrgInput struct {
+	ParentID *int64
+	Kind     models.OrgKind
+	Name     string
+}
+
+// Create adds an org under a parent the actor administers. Returns EInvalid, EForbidden,
+// ENotFound (parent unknown or outside the actor's scope) or EConflict (name taken
+// among its siblings).
+func (s *Orgs) Create(ctx context.Context, a *Actor, in OrgInput) (models.Org, error) {
+	fields := map[string]string{}
+	if !in.Kind.Valid() {
+		fields["kind"] = "must be committee, general_branch, branch or group"
+	}
+	name, err := checkOrgName(in.Name)
+	if err != nil {
+		fields["name"] = "is required, at most 100 characters"
+	}
+	if in.ParentID == nil {
+		fields["parent_id"] = "is required: the root committee exists already"
+	}
+	if len(fields) > 0 {
+		return models.Org{}, models.Invalid(fields)
+	}
+	if len(a.Scopes(models.RoleAdmin)) == 0 {
+		return models.Org{}, models.Errorf(models.EForbidden, "only admins change the org tree")
+	}
+	var org models.Org
+	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		parent, err := getOrg(ctx, tx, *in.ParentID)
+		if err != nil || !a.Can(models.RoleAdmin, parent.Path) {
+			return errOrgNotFound
+		}
+		if !in.Kind.CanBeChildOf(parent.Kind) {
+			return models.InvalidField("kind", "a "+string(in.Kind)+" cannot sit under a "+string(parent.Kind))
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		org = models.Org{ParentID: &parent.ID, Kind: in.Kind, Name: name, Depth: parent.Depth + 1, CreatedAt: now, UpdatedAt: now}
+		if err := tx.Create(&org).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return models.InvalidField("name", "another org under this parent has that name")
+			}
+			return dbError("create org", err)
+		}
+		org.Path = models.ChildPath(parent.Path, org.ID)
+		if err := tx.Model(&org).Update("path", org.Path).Error; err != nil {
+			return dbError("create org", err)
+		}
+		return writeAudit(tx, &a.ID, &org.ID, "org.created", "org", org.ID, nil, org)
+	})
+	return org, err
+}
+
+// Get reads an org inside the actor's staff scope. Returns EForbidden or ENotFound.
+func (s *Orgs) Get(ctx context.Context, a *Actor, id int64) (models.Org, error) {
+	if len(a.Scopes(staffRoles...)) == 0 {
+		return models.Org{}, models.Errorf(models.EForbidden, "only staff read the org tree")
+	}
+	o, err := getOrg(ctx, s.db.R, id)
+	if err != nil {
+		return o, err
+	}
+	if !a.CanAny(o.Path, staffRoles...) {
+		return models.Org{}, errOrgNotFound
+	}
+	return o, nil
+}
+
+// OrgFilter narrows GET /orgs.
+type OrgFilter struct {
+	ParentID *int64
+	Kind     models.OrgKind
+}
+
+// List returns the orgs inside the actor's staff scope, by id. Returns EForbidden or EInvalid.
+func (s *Orgs) List(ctx context.Context, a *Actor, f OrgFilter, p Page) (List[models.Org], error) {
+	scopes := a.Scopes(staffRoles...)
+	if len(scopes) == 0 {
+		return List[models.Org]{}, models.Errorf(models.EForbidden, "only staff read the org tree")
+	}
+	if f.Kind != "" && !f.Kind.Valid() {
+		return List[models.Org]{}, models.InvalidField("kind", "must be committee, general_branch, branch or group")
+	}
+	q := s.db.R.WithContext(ctx).Model(&models.Org{}).Where(scopeClause("path", scopes)).Where("id > ?", p.After)
+	if f.ParentID != nil {
+		q = q.Where("parent_id = ?", *f.ParentID)
+	}
+	if f.Kind != "" {
+		q = q.Where("kind = ?", f.Kind)
+	}
+	var rows []models.Org
+	if err := q.Order("id").Limit(p.Limit + 1).Find(&rows).Error; err != nil {
+		return List[models.Org]{}, dbError("list orgs", err)
+	}
+	return pageOf(rows, p.Limit, func(o models.Org) int64 { return o.ID }), nil
+}
+
+// scopeClause is "(col LIKE '/1/%' OR col LIKE '/4/9/%')" for the given subtree paths.
+// Paths hold only digits and slashes, so nothing needs escaping.
+func scopeClause(col string, paths []string) clause.Expr {
+	var sb strings.Builder
+	args := make([]any, 0, len(paths))
+	sb.WriteString("(")
+	for i, p := range paths {
+		if i > 0 {
+			sb.WriteString(" OR ")
+		}
+		sb.WriteString(col + " LIKE ?")
+		args = append(args, p+"%")
+	}
+	sb.WriteString(")")
+	return gorm.Expr(sb.String(), args...)
+}
+
+// OrgPatch is what PATCH /orgs/{id} may change.
+type OrgPatch struct {
+	Name     *string
+	ParentID *int64
+}
+
+// Update renames an org or moves it (with its subtree) under another parent; the actor
+// must administer the org and, for a move, the new parent. Returns EInvalid, EForbidden,
+// ENotFound or EConflict.
+func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (models.Org, error) {
+	if len(a.Scopes(models.RoleAdmin)) == 0 {
+		return models.Org{}, models.Errorf(models.EForbidden, "only admins change the org tree")
+	}
+	var org models.Org
+	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		before, err := getOrg(ctx, tx, id)
+		if err != nil || !a.Can(models.RoleAdmin, before.Path) {
+			return errOrgNotFound
+		}
+		org = before
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		changes := map[string]any{"updated_at": now}
+		if p.Name != nil {
+			if org.Name, err = checkOrgName(*p.Name); err != nil {
+				return err
+			}
+			changes["name"] = org.Name
+		}
+		if p.ParentID != nil && (org.ParentID == nil || *org.ParentID != *p.ParentID) {
+			if org.ParentID == nil {
+				return models.InvalidField("parent_id", "the root committee cannot move")
+			}
+			parent, err := getOrg(ctx, tx, *p.ParentID)
+			if err != nil || !a.Can(models.RoleAdmin, parent.Path) {
+				return models.InvalidField("parent_id", "no such org in your scope")
+			}
+			if models.PathContains(org.Path, parent.Path) {
+				return models.InvalidField("parent_id", "an org cannot move under itself or its own subtree")
+			}
+			if !org.Kind.CanBeChildOf(parent.Kind) {
+				return models.InvalidField("parent_id", "a "+string(org.Kind)+" cannot sit under a "+string(parent.Kind))
+			}
+			if err := s.movePaths(tx, org, parent); err != nil {
+				return err
+			}
+			org.ParentID, org.Path, org.Depth = &parent.ID, models.ChildPath(parent.Path, org.ID), parent.Depth+1
+			changes["parent_id"] = parent.ID
+		}
+		org.UpdatedAt = now
+		if err := tx.Model(&models.Org{}).Where("id = ?", org.ID).Updates(changes).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return models.InvalidField("name", "another org under this parent has that name")
+			}
+			return dbError("update org", err)
+		}
+		return writeAudit(tx, &a.ID, &org.ID, "org.updated", "org", org.ID, before, org)
+	})
+	return org, err
+}
+
+// movePaths rewrites the paths and depths of org's subtree for a move under parent.
+func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
+	var sub []models.Org
+	if err := tx.Where("path LIKE ?", org.Path+"%").Find(&sub).Error; err != nil {
+		return dbError("move org", err)
+	}
+	newPrefix := models.ChildPath(parent.Path, org.ID)
+	shift := parent.Depth + 1 - org.Depth
+	for _, o := range sub {
+		if err := tx.Model(&models.Org{}).Where("id = ?", o.ID).
+			Updates(map[string]any{"path": newPrefix + strings.TrimPrefix(o.Path, org.Path), "depth": o.Depth + shift}).Error; err != nil {
+			return dbError("move org", err)
+		}
+	}
+	return nil
+}

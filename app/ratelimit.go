@@ -1,0 +1,60 @@
+package app
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"partyledger/models"
+)
+
+// Limiter is a set of token buckets keyed by a string (a username, a client IP). It lives
+// in one process: with several replicas each enforces its own share, which still caps a
+// guessing attack at a small multiple of the limit.
+type Limiter struct {
+	mu      sync.Mutex
+	every   rate.Limit
+	burst   int
+	buckets map[string]*rate.Limiter
+	max     int
+}
+
+// NewLimiter allows burst events at once per key and refills n events per period.
+func NewLimiter(n int, period time.Duration, burst int) *Limiter {
+	return &Limiter{every: rate.Limit(float64(n) / period.Seconds()), burst: burst, buckets: map[string]*rate.Limiter{}, max: 100_000}
+}
+
+// Allow takes one event for key, or returns ERateLimited with a Retry-After.
+func (l *Limiter) Allow(key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= l.max {
+			l.sweep()
+		}
+		b = rate.NewLimiter(l.every, l.burst)
+		l.buckets[key] = b
+	}
+	if b.Allow() {
+		return nil
+	}
+	wait := math.Ceil(1 / float64(l.every))
+	return &models.Error{Code: models.ERateLimited, Message: "too many attempts, slow down", RetryAfter: int(wait)}
+}
+
+// sweep forgets the buckets that are full again (their keys have been quiet), and if
+// that is not enough, all of them: memory stays bounded whatever keys attackers send.
+func (l *Limiter) sweep() {
+	now := time.Now()
+	for k, b := range l.buckets {
+		if b.TokensAt(now) >= float64(l.burst) {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) >= l.max {
+		clear(l.buckets)
+	}
+}

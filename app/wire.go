@@ -1,0 +1,26 @@
+package app
+
+import (
+	"log/slog"
+)
+
+// Services are the use cases, wired from a configuration and an open database.
+type Services struct {
+	Identity *Identity
+	Orgs     *Orgs
+	Members  *Members
+}
+
+// NewServices wires the use cases. wechat may be nil, in which case the WeChat client
+// configured in cfg is used.
+func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *Services {
+	if wechat == nil {
+		wechat = NewWechat(cfg.WechatBaseURL, cfg.WechatAppID, cfg.WechatSecret)
+	}
+	tokens := NewTokens(db, cfg.JWTSecret, cfg.AccessTTL, cfg.RefreshTTL)
+	return &Services{
+		Identity: NewIdentity(db, tokens, wechat, cfg.Demo, log),
+		Orgs:     NewOrgs(db),
+		Members:  NewMembers(db, cfg.InviteTTL),
+	}
+}
