@@ -1,0 +1,110 @@
+// Command server runs the points-ledger HTTP API. Configuration comes from the
+// environment (see README); it migrates the database at start and stops gracefully on
+// SIGTERM, letting requests in flight finish.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"partyledger/app"
+	"partyledger/handlers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// shutdownGrace is how long requests in flight get to finish after SIGTERM.
+const shutdownGrace = 25 * time.Second
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	start := time.Now()
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(stdout, cfg.LogLevel)
+	db, err := openWithRetry(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrated the database", "versions", applied)
+	}
+	logins, err := app.Bootstrap(ctx, db, cfg, log)
+	if err != nil {
+		return err
+	}
+	svc := app.NewServices(cfg, db, nil, log)
+	f := handlers.New(handlers.Deps{
+		DB: db, Identity: svc.Identity, Orgs: svc.Orgs, Members: svc.Members, Log: log,
+		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies,
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.Demo {
+		log.Warn("DEMO MODE: demo data, and WeChat codes demo:<member_no> log anyone in; never use it in production")
+		for _, l := range logins {
+			log.Info("demo login", "who", l.Who, "code", l.Code)
+		}
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "driver", cfg.DBDriver, "startup_ms", time.Since(start).Milliseconds())
+
+	served := make(chan error, 1)
+	go func() { served <- f.Listener(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	if err := f.ShutdownWithTimeout(shutdownGrace); err != nil {
+		log.Error("shutdown", "err", err.Error())
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openWithRetry opens the database, waiting up to LEDGER_DB_WAIT (30 s) for it to come up,
+// which is what a server started beside its database (docker compose) needs.
+func openWithRetry(ctx context.Context, cfg app.Config, log *slog.Logger) (*app.DB, error) {
+	deadline := time.Now().Add(cfg.DBWait)
+	for {
+		db, err := app.OpenDB(ctx, cfg.DBDriver, cfg.DBDSN)
+		if err == nil {
+			return db, nil
+		}
+		if time.Now().After(deadline) || errors.Is(ctx.Err(), context.Canceled) {
+			return nil, err
+		}
+		log.Warn("database not reachable yet, retrying", "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package handlers
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "HTTP requests by method, route template and status."},
+			[]string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "http_request_duration_seconds", Help: "HTTP request latency by method and route template.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "http_requests_in_flight", Help: "HTTP requests being served."}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// knownMethods keeps the method label to a fixed set whatever clients send.
+var knownMethods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "HEAD": true, "OPTIONS": true}
+
+// routeLabel is the route template of the request ("/api/v1/members/:id"), never the raw
+// path, so random paths cannot create metric series; unmatched requests share one label.
+func routeLabel(c *fiber.Ctx) string {
+	// A request no route matched is left on the catch-all middleware route "/"; no
+	// endpoint is registered at "/".
+	if r := c.Route(); r != nil && r.Path != "/" && r.Path != "" {
+		return r.Path
+	}
+	return "unmatched"
+}
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+type ctxKey int
+
+const (
+	keyActor ctxKey = iota
+	keyClientIP
+)
+
+// observe runs around every request: it assigns the request id (a well-formed incoming
+// X-Request-ID is kept), works out the client IP, puts a logger carrying both into the
+// request context, turns panics into 500s, and records the access log line and metrics.
+func (s *Server) observe(c *fiber.Ctx) (err error) {
+	start := time.Now()
+	rid := c.Get(fiber.HeaderXRequestID)
+	if !requestIDRe.MatchString(rid) {
+		rid = newRequestID()
+	}
+	c.Set(fiber.HeaderXRequestID, rid)
+	ip := s.clientIP(c)
+	c.Locals(keyClientIP, ip)
+	log := s.Log.With("request_id", rid)
+	c.SetUserContext(app.WithLogger(c.UserContext(), log))
+	s.metrics.inFlight.Inc()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+			if herr := s.errorHandler(c, err); herr != nil {
+				c.Status(fiber.StatusInternalServerError)
+			}
+			err = nil
+		}
+		s.metrics.inFlight.Dec()
+		status := c.Response().StatusCode()
+		method := c.Method()
+		if !knownMethods[method] {
+			method = "OTHER"
+		}
+		route := routeLabel(c)
+		elapsed := time.Since(start)
+		s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+		log.Info("request", "method", method, "route", route, "status", status, "ms", float64(elapsed.Microseconds())/1000, "ip", ip)
+	}()
+	if err = c.Next(); err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	return nil
+}
+
+func newRequestID() string {
+	var b [12]byte
+	for i := range b {
+		b[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[rand.IntN(36)]
+	}
+	return string(b[:])
+}
+
+// clientIP is the peer's address, unless the peer is a trusted proxy: then it is the
+// rightmost X-Forwarded-For address that is not itself a trusted proxy. A client that is
+// not a trusted proxy cannot change its IP by sending X-Forwarded-For.
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+	if !ok {
+		return c.Context().RemoteIP().String()
+	}
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer.String()
+	}
+	xff := c.Get(fiber.HeaderXForwardedFor)
+	parts := strings.Split(xff, ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a.String()
+		}
+	}
+	return peer.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func clientIP(c *fiber.Ctx) string {
+	ip, _ := c.Locals(keyClientIP).(string)
+	return ip
+}
+
+// auth requires a valid access token of an active member and puts the caller, with
+// roles read from the database just now, into the request.
+func (s *Server) auth(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="partyledger"`)
+		return models.Errorf(models.EUnauthorized, "send an access token: Authorization: Bearer <token>")
+	}
+	id, err := s.Identity.Tokens().ParseAccess(strings.TrimSpace(token))
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="partyledger", error="invalid_token"`)
+		return err
+	}
+	a, err := s.Identity.Actor(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	c.Locals(keyActor, a)
+	return c.Next()
+}
+
+func actor(c *fiber.Ctx) *app.Actor {
+	a, _ := c.Locals(keyActor).(*app.Actor)
+	return a
+}

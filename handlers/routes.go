@@ -1,0 +1,33 @@
+package handlers
+
+import "github.com/gofiber/fiber/v2"
+
+// routes lists every endpoint of the service.
+func (s *Server) routes(f *fiber.App) {
+	f.Get("/healthz", s.healthz)
+	f.Get("/readyz", s.readyz)
+	f.Get("/metrics", s.metricsHandler())
+	f.Get("/openapi.yaml", s.openapi)
+
+	v1 := "/api/v1"
+	f.Post(v1+"/auth/wechat/login", s.wechatLogin)
+	f.Post(v1+"/auth/wechat/bind", s.wechatBind)
+	f.Post(v1+"/auth/password/login", s.passwordLogin)
+	f.Post(v1+"/auth/refresh", s.refresh)
+	f.Post(v1+"/auth/logout", s.auth, s.logout)
+	f.Get(v1+"/me", s.auth, s.me)
+
+	f.Get(v1+"/orgs", s.auth, s.listOrgs)
+	f.Post(v1+"/orgs", s.auth, s.createOrg)
+	f.Get(v1+"/orgs/:id", s.auth, s.getOrg)
+	f.Patch(v1+"/orgs/:id", s.auth, s.updateOrg)
+
+	f.Get(v1+"/members", s.auth, s.listMembers)
+	f.Post(v1+"/members", s.auth, s.createMember)
+	f.Post(v1+"/members/import", s.auth, s.importMembers)
+	f.Get(v1+"/members/:id", s.auth, s.getMember)
+	f.Patch(v1+"/members/:id", s.auth, s.updateMember)
+	f.Post(v1+"/members/:id/invite", s.auth, s.inviteMember)
+	f.Get(v1+"/members/:id/roles", s.auth, s.getRoles)
+	f.Put(v1+"/members/:id/roles", s.auth, s.setRoles)
+}

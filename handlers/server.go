@@ -1,0 +1,59 @@
+// Package handlers is the HTTP face of the ledger: one Fiber app built from its
+// dependencies, every route listed in routes.go, the auth middleware and the one error
+// handler that maps error codes to statuses.
+package handlers
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"partyledger/app"
+)
+
+// Deps is everything the HTTP layer needs.
+type Deps struct {
+	DB             *app.DB
+	Identity       *app.Identity
+	Orgs           *app.Orgs
+	Members        *app.Members
+	Log            *slog.Logger
+	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
+	TrustedProxies []netip.Prefix       // peers whose X-Forwarded-For is believed
+}
+
+// Server holds the dependencies the handlers use.
+type Server struct {
+	Deps
+	metrics *httpMetrics
+}
+
+// Limits of the HTTP server.
+const (
+	bodyLimit   = 12 << 20 // uploads and roster files; JSON bodies are held to maxJSONBody
+	readBuffer  = 64 << 10 // room for long (hostile) headers, which then get a proper answer
+	readTimeout = 15 * time.Second
+)
+
+// New builds the Fiber app.
+func New(d Deps) *fiber.App {
+	s := &Server{Deps: d, metrics: newHTTPMetrics(d.Registry)}
+	f := fiber.New(fiber.Config{
+		AppName:               "partyledger",
+		Immutable:             true, // strings from the request outlive it safely
+		BodyLimit:             bodyLimit,
+		ReadBufferSize:        readBuffer,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		CaseSensitive:         true,
+	})
+	f.Use(s.observe)
+	s.routes(f)
+	return f
+}
