@@ -34,6 +34,7 @@ type Config struct {
 	RefreshTTL     time.Duration
 	InviteTTL      time.Duration
 	DBWait         time.Duration
+	WechatTimeout  time.Duration
 	LogLevel       string
 }
 
@@ -87,6 +88,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"LEDGER_REFRESH_TTL", 30 * 24 * time.Hour, &c.RefreshTTL},
 		{"LEDGER_INVITE_TTL", 7 * 24 * time.Hour, &c.InviteTTL},
 		{"LEDGER_DB_WAIT", 30 * time.Second, &c.DBWait},
+		{"LEDGER_WECHAT_TIMEOUT", 5 * time.Second, &c.WechatTimeout},
 	} {
 		*d.dst = d.def
 		if v := getenv(d.key); v != "" {

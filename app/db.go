@@ -3,9 +3,9 @@ package app
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
-	"database/sql/driver"
 	"net"
 	"os"
 	"path/filepath"
@@ -111,11 +111,9 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	}
 	mcfg.ParseTime = true
 	mcfg.Loc = time.UTC
-	if mcfg.Params == nil {
-		mcfg.Params = map[string]string{}
+	if err := mcfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
+		return nil, fmt.Errorf("open db: %w", err)
 	}
-	mcfg.Params["charset"] = "utf8mb4"
-	mcfg.Collation = "utf8mb4_unicode_ci"
 	if mcfg.Timeout == 0 {
 		mcfg.Timeout = 5 * time.Second
 	}

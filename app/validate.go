@@ -41,8 +41,17 @@ func validatorInstance() *validator.Validate {
 	return validate
 }
 
-// Validate checks v's `validate` tags and returns EInvalid naming each bad field.
+// Validate checks v's `validate` tags and returns EInvalid naming each bad field. Values
+// that are not structs (a list body) have no tags of their own and pass; their items are
+// validated by the use case.
 func Validate(v any) error {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return nil
+	}
 	err := validatorInstance().Struct(v)
 	if err == nil {
 		return nil

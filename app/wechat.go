@@ -29,9 +29,10 @@ type Wechat struct {
 	client  *http.Client
 }
 
-// NewWechat returns a client of the WeChat API at baseURL with a 5 s timeout.
-func NewWechat(baseURL, appID, secret string) *Wechat {
-	return &Wechat{baseURL: strings.TrimRight(baseURL, "/"), appID: appID, secret: secret, client: &http.Client{Timeout: 5 * time.Second}}
+// NewWechat returns a client of the WeChat API at baseURL; a call that takes longer
+// than timeout (5 s in production) counts as WeChat being unreachable.
+func NewWechat(baseURL, appID, secret string, timeout time.Duration) *Wechat {
+	return &Wechat{baseURL: strings.TrimRight(baseURL, "/"), appID: appID, secret: secret, client: &http.Client{Timeout: timeout}}
 }
 
 // Code2Session exchanges a wx.login code for the user's openid.

@@ -15,7 +15,7 @@ type Services struct {
 // configured in cfg is used.
 func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *Services {
 	if wechat == nil {
-		wechat = NewWechat(cfg.WechatBaseURL, cfg.WechatAppID, cfg.WechatSecret)
+		wechat = NewWechat(cfg.WechatBaseURL, cfg.WechatAppID, cfg.WechatSecret, cfg.WechatTimeout)
 	}
 	tokens := NewTokens(db, cfg.JWTSecret, cfg.AccessTTL, cfg.RefreshTTL)
 	return &Services{

@@ -26,7 +26,7 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	if err := s.DB.Ping(ctx); err != nil {
+	if err := s.Ready(ctx); err != nil {
 		return &models.Error{Code: models.EUnavailable, Message: "the database is unreachable", RetryAfter: 2, Err: err}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})

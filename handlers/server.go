@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -23,6 +24,8 @@ type Deps struct {
 	Log            *slog.Logger
 	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
 	TrustedProxies []netip.Prefix       // peers whose X-Forwarded-For is believed
+	// Ready answers /readyz; nil means DB.Ping.
+	Ready func(context.Context) error
 }
 
 // Server holds the dependencies the handlers use.
@@ -40,6 +43,9 @@ const (
 
 // New builds the Fiber app.
 func New(d Deps) *fiber.App {
+	if d.Ready == nil {
+		d.Ready = d.DB.Ping
+	}
 	s := &Server{Deps: d, metrics: newHTTPMetrics(d.Registry)}
 	f := fiber.New(fiber.Config{
 		AppName:               "partyledger",

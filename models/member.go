@@ -102,8 +102,8 @@ type AuditRecord struct {
 	Action    string    `json:"action"`
 	Entity    string    `json:"entity"`
 	EntityID  int64     `json:"entity_id"`
-	Before    string    `json:"before"`
-	After     string    `json:"after"`
+	Before    string    `gorm:"column:before_state" json:"before"`
+	After     string    `gorm:"column:after_state" json:"after"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

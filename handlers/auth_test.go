@@ -1,0 +1,315 @@
+package handlers_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+func TestWechatLoginBindRefreshLogout(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+
+	// An unknown openid gets a bind token, not tokens.
+	var unbound struct {
+		Status    string `json:"status"`
+		BindToken string `json:"bind_token"`
+	}
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-alice"}).want(200).decode(&unbound)
+	if unbound.Status != "unbound" || unbound.BindToken == "" {
+		t.Fatalf("unbound login: %+v", unbound)
+	}
+	// A bind token is not an access token.
+	e.get("/api/v1/me", unbound.BindToken).want(401)
+
+	// Alice's secretary issues her an invite code.
+	var inv app.Invite
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.alice), tr.secT, nil).want(201).decode(&inv)
+	if len(inv.InviteCode) != 10 || !inv.ExpiresAt.After(time.Now()) {
+		t.Fatalf("invite: %+v", inv)
+	}
+	if got := e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": "ZZZZZZZZZZ"}).want(422); got.errFields()["invite_code"] == "" {
+		t.Fatalf("wrong invite code: %s", got.Body)
+	}
+	// Codes are accepted as people type them: lower case, with a dash.
+	typed := strings.ToLower(inv.InviteCode[:5] + "-" + inv.InviteCode[5:])
+	var pair app.TokenPair
+	e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": typed}).want(200).decode(&pair)
+	if pair.Status != "bound" || pair.TokenType != "Bearer" || pair.ExpiresIn != 900 || pair.AccessToken == "" || pair.RefreshToken == "" {
+		t.Fatalf("bind: %+v", pair)
+	}
+	var me struct {
+		ID       int64 `json:"id"`
+		MemberNo string
+	}
+	e.get("/api/v1/me", pair.AccessToken).want(200).decode(&me)
+	if me.ID != tr.alice {
+		t.Fatalf("bound to member %d, want alice %d", me.ID, tr.alice)
+	}
+
+	// The invite code was single use.
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-mallory"}).want(200).decode(&unbound)
+	e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": inv.InviteCode}).want(422)
+	// A fresh code for alice cannot bind a second WeChat account to her.
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.alice), e.adminT, nil).want(201).decode(&inv)
+	if r := e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": inv.InviteCode}); r.Status != 409 {
+		t.Fatalf("second WeChat account for alice: %d %s", r.Status, r.Body)
+	}
+	// A new invite revokes the earlier unused one.
+	var inv2 app.Invite
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.bob), e.adminT, nil).want(201).decode(&inv)
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.bob), e.adminT, nil).want(201).decode(&inv2)
+	e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": inv.InviteCode}).want(422)
+
+	// Alice logs in again with WeChat and gets tokens directly.
+	var again app.TokenPair
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-alice"}).want(200).decode(&again)
+	if again.Status != "bound" || again.AccessToken == "" {
+		t.Fatalf("bound login: %+v", again)
+	}
+
+	// Refresh rotates; the spent token's reuse revokes the whole family.
+	var next app.TokenPair
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}).want(200).decode(&next)
+	if next.RefreshToken == pair.RefreshToken || next.AccessToken == "" {
+		t.Fatal("refresh did not rotate")
+	}
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}).want(401)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": next.RefreshToken}).want(401)
+	// The other login family of alice is untouched.
+	var other app.TokenPair
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": again.RefreshToken}).want(200).decode(&other)
+
+	// Log-out revokes the family; only the owner may log a token out.
+	e.post("/api/v1/auth/logout", tr.bobT, map[string]string{"refresh_token": other.RefreshToken}).want(404)
+	e.send(request{method: "POST", path: "/api/v1/auth/logout", token: other.AccessToken, ctype: "application/json",
+		body: []byte(fmt.Sprintf(`{"refresh_token":%q}`, other.RefreshToken))}).want(204)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": other.RefreshToken}).want(401)
+	e.post("/api/v1/auth/logout", "", map[string]string{"refresh_token": other.RefreshToken}).want(401)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": "rt_not-a-real-token-at-all"}).want(401)
+	e.post("/api/v1/auth/refresh", "", map[string]string{}).want(422)
+}
+
+func TestWechatFailuresCreateNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	before := e.countMembers()
+	cases := []struct {
+		code   string
+		status int
+	}{
+		{"err-40029", 401}, // invalid code
+		{"err-40163", 401}, // code already used
+		{"err-40226", 403}, // high-risk user
+		{"err-45011", 429}, // frequency limit
+		{"err--1", 503},    // WeChat busy
+		{"err-99999", 502}, // an error code we do not know
+		{"textplain", 502}, // a text/plain error body
+		{"http500", 503},
+		{"slow", 503}, // timeout
+	}
+	for _, c := range cases {
+		t.Run(c.code, func(t *testing.T) {
+			calls := e.wx.calls.Load()
+			start := time.Now()
+			r := e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": c.code})
+			if r.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
+			}
+			if e.wx.calls.Load() != calls+1 {
+				t.Fatal("the fake WeChat was not called")
+			}
+			if c.code == "slow" && time.Since(start) > 1500*time.Millisecond {
+				t.Fatalf("the timeout did not cut the call short: %v", time.Since(start))
+			}
+			if c.status == 429 || c.status == 503 {
+				if r.Header.Get("Retry-After") == "" {
+					t.Error("no Retry-After")
+				}
+			}
+		})
+	}
+	if got := e.countMembers(); got != before {
+		t.Fatalf("members %d, want %d", got, before)
+	}
+	var bound int64
+	e.db.R.Model(&models.Member{}).Where("wechat_openid IS NOT NULL").Count(&bound)
+	if bound != 0 {
+		t.Fatalf("%d members got bound", bound)
+	}
+	_ = tr
+	// Invalid input never reaches WeChat.
+	calls := e.wx.calls.Load()
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": ""}).want(422)
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": strings.Repeat("x", 129)}).want(422)
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "has space"}).want(422)
+	e.post("/api/v1/auth/wechat/login", "", map[string]any{"code": 12}).want(422)
+	if e.wx.calls.Load() != calls {
+		t.Fatal("invalid codes reached WeChat")
+	}
+}
+
+func TestDemoCodes(t *testing.T) {
+	// Off by default: a demo code is just a code, which WeChat rejects.
+	e := newEnv(t, nil)
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:D00001"}).want(401)
+	if e.wx.calls.Load() != 1 {
+		t.Fatal("without demo mode the code must go to WeChat")
+	}
+
+	d := newEnv(t, map[string]string{"LEDGER_DEMO": "1", "LEDGER_ADMIN_USERNAME": "", "LEDGER_ADMIN_PASSWORD": ""})
+	var pair app.TokenPair
+	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:D00001"}).want(200).decode(&pair)
+	var me struct {
+		MemberNo string `json:"member_no"`
+		Roles    []app.Grant
+	}
+	d.get("/api/v1/me", pair.AccessToken).want(200).decode(&me)
+	if me.MemberNo != "D00001" || len(me.Roles) == 0 {
+		t.Fatalf("demo member: %+v", me)
+	}
+	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:NOPE"}).want(401)
+	if d.wx.calls.Load() != 0 {
+		t.Fatal("demo codes must not call WeChat")
+	}
+	var n int64
+	d.db.R.Model(&models.Member{}).Count(&n)
+	var orgs []models.Org
+	d.db.R.Find(&orgs)
+	kinds := map[models.OrgKind]int{}
+	for _, o := range orgs {
+		kinds[o.Kind]++
+	}
+	if n != 3000 || kinds[models.KindGeneralBranch] != 8 || kinds[models.KindBranch] != 130 || kinds[models.KindCommittee] != 1 {
+		t.Fatalf("demo shape: %d members, %v", n, kinds)
+	}
+}
+
+func TestPasswordLoginAndLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	var pair app.TokenPair
+	e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": adminPass}).want(200).decode(&pair)
+	e.get("/api/v1/me", pair.AccessToken).want(200)
+	e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": "wrong password"}).want(401)
+	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "nobody", "password": "whatever1"}).want(401)
+	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "", "password": ""}).want(422)
+
+	// Per username: 5 attempts a minute, whichever IP they come from.
+	for i := 0; i < 3; i++ {
+		e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": "wrong again"}).want(401)
+	}
+	r := e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": adminPass}).want(429)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+
+	// Per client IP: a spoofed X-Forwarded-For from an untrusted peer changes nothing.
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		r := e.send(request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json",
+			header: map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i)},
+			body:   []byte(fmt.Sprintf(`{"username":"user%d","password":"password1"}`, i))})
+		limited = r.Status == 429
+	}
+	if !limited {
+		t.Fatal("40 log-ins from one IP were never limited")
+	}
+
+	// Behind a trusted proxy, X-Forwarded-For names the client, so clients are apart.
+	p := newEnv(t, map[string]string{"LEDGER_TRUSTED_PROXIES": "0.0.0.0/32"})
+	for i := 0; i < 40; i++ {
+		r := p.send(request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json",
+			header: map[string]string{"X-Forwarded-For": fmt.Sprintf("198.51.100.7, 203.0.113.%d", i)},
+			body:   []byte(fmt.Sprintf(`{"username":"user%d","password":"password1"}`, i))})
+		if r.Status != 401 {
+			t.Fatalf("client %d behind the proxy: %d %s", i, r.Status, r.Body)
+		}
+	}
+}
+
+func TestForgedTokensAreRejected(t *testing.T) {
+	e := newEnv(t, nil)
+	key := []byte(e.cfg.JWTSecret)
+	now := time.Now()
+	sign := func(method jwt.SigningMethod, k any, c jwt.RegisteredClaims) string {
+		s, err := jwt.NewWithClaims(method, c).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	good := jwt.RegisteredClaims{Issuer: "partyledger", Subject: "1", Audience: jwt.ClaimStrings{"partyledger-api"},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))}
+	valid := sign(jwt.SigningMethodHS256, key, good)
+	e.get("/api/v1/me", valid).want(200) // the control: a correctly made token works
+
+	with := func(f func(*jwt.RegisteredClaims)) jwt.RegisteredClaims { c := good; f(&c); return c }
+	parts := strings.Split(valid, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), `"sub":"1"`, `"sub":"2"`, 1))) + "." + parts[2]
+	none := sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good)
+
+	cases := map[string]string{
+		"alg none":        none,
+		"tampered":        tampered,
+		"expired":         sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour)) })),
+		"no expiry":       sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })),
+		"wrong issuer":    sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Issuer = "someone-else" })),
+		"wrong audience":  sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"partyledger-bind"} })),
+		"other key":       sign(jwt.SigningMethodHS256, []byte("another-key-another-key-another-key!"), good),
+		"HS512":           sign(jwt.SigningMethodHS512, key, good),
+		"unknown member":  sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Subject = "999999" })),
+		"bad subject":     sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Subject = "admin" })),
+		"50,000 dots":     strings.Repeat(".", 50_000),
+		"garbage":         "not-a-token",
+		"three garbage":   "a.b.c",
+		"empty payload":   parts[0] + ".." + parts[2],
+	}
+	for name, tok := range cases {
+		t.Run(name, func(t *testing.T) {
+			e.get("/api/v1/me", tok).want(401)
+		})
+	}
+	for name, h := range map[string]string{"none": "", "basic": "Basic YWRtaW46YWRtaW4=", "bearer only": "Bearer", "bearer empty": "Bearer "} {
+		t.Run("header "+name, func(t *testing.T) {
+			r := e.send(request{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": h}}).want(401)
+			if r.Header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+}
+
+func TestRolesAndStatusTakeEffectAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	e.get("/api/v1/members", tr.secT).want(200)
+	// Removing the secretary's role stops the very same token at once.
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.sec), e.adminT, []any{}).want(200)
+	e.get("/api/v1/members", tr.secT).want(403)
+	e.get("/api/v1/me", tr.secT).want(200)
+
+	// Disabling a member ends their access and their refresh tokens.
+	var pair app.TokenPair
+	pair, err := e.svc.Identity.Tokens().NewSession(t.Context(), tr.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]string{"status": "inactive"}).want(200)
+	e.get("/api/v1/me", tr.aliceT).want(401)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}).want(401)
+	// An admin cannot disable themself or change their own roles.
+	var me struct{ ID int64 }
+	e.get("/api/v1/me", e.adminT).want(200).decode(&me)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", me.ID), e.adminT, map[string]string{"status": "inactive"}).want(409)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", me.ID), e.adminT, []any{}).want(403)
+	_ = http.StatusOK
+}
