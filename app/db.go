@@ -201,12 +201,28 @@ func dbError(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, gorm.ErrDuplicatedKey):
+	case isDuplicate(err):
 		return &models.Error{Code: models.EConflict, Message: "it already exists", Err: fmt.Errorf("%s: %w", op, err)}
 	case isUnavailable(err):
 		return &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isDuplicate reports whether err is a unique-key violation. GORM translates MySQL's
+// error; its SQLite dialector knows only the cgo driver's error type, so modernc's
+// extended result codes are checked here.
+func isDuplicate(err error) bool {
+	var sqliteErr interface{ Code() int }
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	if errors.As(err, &sqliteErr) {
+		c := sqliteErr.Code()
+		return c == 2067 || c == 1555 // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && myErr.Number == 1062
 }
 
 // isUnavailable reports whether err means the database cannot be reached right now

@@ -160,7 +160,7 @@ func (s *Identity) Bind(ctx context.Context, clientIP, bindToken, inviteCode str
 		res = tx.Model(&models.Member{}).Where("id = ? AND wechat_openid IS NULL AND status = ?", inv.MemberID, models.StatusActive).
 			Updates(map[string]any{"wechat_openid": openid, "updated_at": now})
 		if res.Error != nil {
-			if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
+			if isDuplicate(res.Error) {
 				return models.Errorf(models.EConflict, "this WeChat account is already bound to another member")
 			}
 			return dbError("bind", res.Error)

@@ -85,7 +85,7 @@ func (s *Members) Create(ctx context.Context, a *Actor, in MemberInput) (models.
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		m = models.Member{MemberNo: in.MemberNo, Name: in.Name, BranchID: in.BranchID, GroupID: in.GroupID, Status: models.StatusActive, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&m).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
+			if isDuplicate(err) {
 				return models.Errorf(models.EConflict, "member number %s is taken", in.MemberNo)
 			}
 			return dbError("create member", err)
@@ -139,8 +139,9 @@ func (s *Members) List(ctx context.Context, a *Actor, f MemberFilter, p Page) (L
 		return List[models.Member]{}, models.InvalidField("status", "must be active or inactive")
 	}
 	if f.Query = strings.TrimSpace(f.Query); f.Query != "" {
-		like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Query) + "%"
-		q = q.Where(`(members.name LIKE ? ESCAPE '\' OR members.member_no LIKE ? ESCAPE '\')`, like, like)
+		// '!' escapes LIKE's wildcards: a backslash means different things to MySQL and SQLite.
+		like := strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`).Replace(f.Query) + "%"
+		q = q.Where(`(members.name LIKE ? ESCAPE '!' OR members.member_no LIKE ? ESCAPE '!')`, like, like)
 	}
 	var rows []models.Member
 	if err := q.Order("members.id").Limit(p.Limit + 1).Find(&rows).Error; err != nil {
@@ -228,7 +229,7 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 		}
 		after.UpdatedAt = now
 		if err := tx.Model(&models.Member{}).Where("id = ?", id).Updates(changes).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
+			if isDuplicate(err) {
 				return models.InvalidField("username", "is taken")
 			}
 			return dbError("update member", err)

@@ -82,7 +82,7 @@ func (s *Orgs) Create(ctx context.Context, a *Actor, in OrgInput) (models.Org, e
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		org = models.Org{ParentID: &parent.ID, Kind: in.Kind, Name: name, Depth: parent.Depth + 1, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&org).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
+			if isDuplicate(err) {
 				return models.InvalidField("name", "another org under this parent has that name")
 			}
 			return dbError("create org", err)
@@ -207,7 +207,7 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 		}
 		org.UpdatedAt = now
 		if err := tx.Model(&models.Org{}).Where("id = ?", org.ID).Updates(changes).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
+			if isDuplicate(err) {
 				return models.InvalidField("name", "another org under this parent has that name")
 			}
 			return dbError("update org", err)

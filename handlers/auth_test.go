@@ -258,20 +258,20 @@ func TestForgedTokensAreRejected(t *testing.T) {
 	none := sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good)
 
 	cases := map[string]string{
-		"alg none":        none,
-		"tampered":        tampered,
-		"expired":         sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour)) })),
-		"no expiry":       sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })),
-		"wrong issuer":    sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Issuer = "someone-else" })),
-		"wrong audience":  sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"partyledger-bind"} })),
-		"other key":       sign(jwt.SigningMethodHS256, []byte("another-key-another-key-another-key!"), good),
-		"HS512":           sign(jwt.SigningMethodHS512, key, good),
-		"unknown member":  sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Subject = "999999" })),
-		"bad subject":     sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Subject = "admin" })),
-		"50,000 dots":     strings.Repeat(".", 50_000),
-		"garbage":         "not-a-token",
-		"three garbage":   "a.b.c",
-		"empty payload":   parts[0] + ".." + parts[2],
+		"alg none":       none,
+		"tampered":       tampered,
+		"expired":        sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour)) })),
+		"no expiry":      sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })),
+		"wrong issuer":   sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Issuer = "someone-else" })),
+		"wrong audience": sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"partyledger-bind"} })),
+		"other key":      sign(jwt.SigningMethodHS256, []byte("another-key-another-key-another-key!"), good),
+		"HS512":          sign(jwt.SigningMethodHS512, key, good),
+		"unknown member": sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Subject = "999999" })),
+		"bad subject":    sign(jwt.SigningMethodHS256, key, with(func(c *jwt.RegisteredClaims) { c.Subject = "admin" })),
+		"50,000 dots":    strings.Repeat(".", 50_000),
+		"garbage":        "not-a-token",
+		"three garbage":  "a.b.c",
+		"empty payload":  parts[0] + ".." + parts[2],
 	}
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {

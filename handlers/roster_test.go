@@ -1,0 +1,344 @@
+package handlers_test
+
+import (
+	"bytes"
+	"fmt"
+	"mime/multipart"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+func TestMembersCannotCallAdminEndpoints(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	calls := []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/v1/orgs", nil},
+		{"POST", "/api/v1/orgs", map[string]any{"parent_id": tr.b1, "kind": "group", "name": "x"}},
+		{"GET", fmt.Sprintf("/api/v1/orgs/%d", tr.b1), nil},
+		{"PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b1), map[string]any{"name": "x"}},
+		{"GET", "/api/v1/members", nil},
+		{"POST", "/api/v1/members", map[string]any{"member_no": "X1", "name": "某人", "branch_id": tr.b1}},
+		{"POST", fmt.Sprintf("/api/v1/members/%d/invite", tr.alice), nil},
+		{"PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), []map[string]any{{"role": "admin", "org_id": e.rootID}}},
+	}
+	for _, c := range calls {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			var r *result
+			if c.body == nil && c.method == "GET" {
+				r = e.get(c.path, tr.aliceT)
+			} else {
+				r = e.json(c.method, c.path, tr.aliceT, c.body)
+			}
+			if r.Status != 403 {
+				t.Fatalf("a plain member got %d: %s", r.Status, r.Body)
+			}
+		})
+	}
+	// PATCH of another member by a plain member: not in scope, so it does not exist for them.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), tr.aliceT, map[string]any{"name": "x"}).want(404)
+	e.importFile(tr.aliceT, "r.csv", []byte("member_no,name,branch\nX,Y,1\n")).want(403)
+	// A member reads themself, and no one else.
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.aliceT).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.sec), tr.aliceT).want(404)
+}
+
+func mustMultipart(t *testing.T, name string, data []byte) [2]string {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	fw, err := w.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	w.Close()
+	return [2]string{w.FormDataContentType(), buf.String()}
+}
+
+func TestSecretaryStaysInsideTheirBranch(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	// Inside: their branch's members, invites for them.
+	var list app.List[models.Member]
+	e.get("/api/v1/members?limit=100", tr.secT).want(200).decode(&list)
+	got := map[int64]bool{}
+	for _, m := range list.Items {
+		got[m.ID] = true
+		if m.BranchID != tr.b1 {
+			t.Errorf("secretary of b1 sees member %d of branch %d", m.ID, m.BranchID)
+		}
+	}
+	if !got[tr.alice] || !got[tr.sec] || len(got) != 2 {
+		t.Fatalf("secretary sees %v, want alice and sec", got)
+	}
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.secT).want(200)
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.alice), tr.secT, nil).want(201)
+	e.get(fmt.Sprintf("/api/v1/orgs/%d", tr.b1), tr.secT).want(200)
+	// Outside: other branches do not exist for them.
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.bob), tr.secT).want(404)
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.bob), tr.secT, nil).want(404)
+	e.get(fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), tr.secT).want(404)
+	e.get(fmt.Sprintf("/api/v1/orgs/%d", tr.b2), tr.secT).want(404)
+	e.get(fmt.Sprintf("/api/v1/members?org_id=%d", tr.b2), tr.secT).want(404)
+	// Secretaries read, admins write.
+	e.post("/api/v1/members", tr.secT, map[string]any{"member_no": "X1", "name": "某人", "branch_id": tr.b1}).want(403)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.alice), tr.secT, []map[string]any{{"role": "secretary", "org_id": tr.b1}}).want(403)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.secT, map[string]any{"name": "x"}).want(404)
+	// A leader of the committee reads the whole roster.
+	e.get("/api/v1/members?limit=100", tr.leadT).want(200).decode(&list)
+	if len(list.Items) != 6 { // five members and the admin
+		t.Fatalf("leader sees %d members, want 6", len(list.Items))
+	}
+
+	// An admin of one general branch grants only inside it.
+	var gbAdmin models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GA1", "name": "总支组织员", "branch_id": tr.b1}).want(201).decode(&gbAdmin)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbAdmin.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
+	gaT := e.tokenFor(gbAdmin.ID)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), gaT, []map[string]any{{"role": "secretary", "org_id": tr.b2}}).want(200)
+	r := e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), gaT, []map[string]any{{"role": "admin", "org_id": e.rootID}}).want(422)
+	if r.errFields()["[0].org_id"] == "" {
+		t.Fatalf("fields: %s", r.Body)
+	}
+	// nor strip a role granted above them.
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.lead), gaT, []any{}).want(404)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{{"role": "leader", "org_id": e.rootID}}).want(200)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), gaT, []any{}).want(403)
+	e.post("/api/v1/orgs", gaT, map[string]any{"parent_id": e.rootID, "kind": "branch", "name": "越权支部"}).want(404)
+	e.post("/api/v1/orgs", gaT, map[string]any{"parent_id": tr.gb1, "kind": "branch", "name": "新支部"}).want(201)
+}
+
+func TestOrgTree(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	bad := []map[string]any{
+		{"parent_id": e.rootID, "kind": "group", "name": "x"},          // a group under a committee
+		{"parent_id": tr.b1, "kind": "branch", "name": "x"},            // a branch under a branch
+		{"parent_id": tr.g1, "kind": "group", "name": "x"},             // a group under a group
+		{"parent_id": tr.gb1, "kind": "general_branch", "name": "x"},   // a general branch under one
+		{"parent_id": tr.gb1, "kind": "branch", "name": "教工第一党支部"}, // a sibling's name
+		{"parent_id": tr.gb1, "kind": "party", "name": "x"},
+		{"parent_id": tr.gb1, "kind": "branch", "name": "   "},
+		{"parent_id": tr.gb1, "kind": "branch", "name": strings.Repeat("支", 101)},
+		{"kind": "branch", "name": "x"},
+	}
+	for i, b := range bad {
+		if r := e.post("/api/v1/orgs", e.adminT, b); r.Status != 422 || len(r.errFields()) == 0 {
+			t.Errorf("case %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": 999999, "kind": "branch", "name": "x"}).want(404)
+	// Committees nest (a province holds universities).
+	var sub models.Org
+	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": e.rootID, "kind": "committee", "name": "二级党委"}).want(201).decode(&sub)
+
+	// Move b3 under gb1: its members move into gb1's subtree with it.
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b3), e.adminT, map[string]any{"parent_id": tr.gb1, "name": "机关第二党支部"}).want(200)
+	var gbSec models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b1}).want(201).decode(&gbSec)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.carol), e.tokenFor(gbSec.ID)).want(200)
+	// No cycles, and no moving the root.
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.gb1), e.adminT, map[string]any{"parent_id": tr.b1}).want(422)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", e.rootID), e.adminT, map[string]any{"parent_id": sub.ID}).want(422)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b1), e.adminT, map[string]any{"name": "研究生第一党支部"}).want(422)
+
+	// Pages of two never repeat or skip.
+	seen := map[int64]bool{}
+	next := ""
+	for pages := 0; pages < 10; pages++ {
+		var list app.List[models.Org]
+		e.get("/api/v1/orgs?limit=2&cursor="+next, e.adminT).want(200).decode(&list)
+		for _, o := range list.Items {
+			if seen[o.ID] {
+				t.Fatalf("org %d on two pages", o.ID)
+			}
+			seen[o.ID] = true
+		}
+		if list.NextCursor == nil {
+			break
+		}
+		next = *list.NextCursor
+	}
+	if len(seen) != 7 {
+		t.Fatalf("paged through %d orgs, want 7", len(seen))
+	}
+	var branches app.List[models.Org]
+	e.get(fmt.Sprintf("/api/v1/orgs?kind=branch&parent_id=%d", tr.gb1), e.adminT).want(200).decode(&branches)
+	if len(branches.Items) != 3 {
+		t.Fatalf("branches of gb1: %d, want 3", len(branches.Items))
+	}
+	e.get("/api/v1/orgs?kind=nope", e.adminT).want(422)
+	e.get("/api/v1/orgs?limit=0", e.adminT).want(422)
+	e.get("/api/v1/orgs?limit=1000", e.adminT).want(200) // clamped, not refused
+	e.get("/api/v1/orgs?cursor=bogus", e.adminT).want(422)
+	e.get("/api/v1/orgs/abc", e.adminT).want(404)
+}
+
+func TestMemberEdits(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "A001", "name": "重号", "branch_id": tr.b1}).want(409)
+	r := e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "bad no!", "name": " ", "branch_id": 0}).want(422)
+	if f := r.errFields(); f["member_no"] == "" || f["name"] == "" || f["branch_id"] == "" {
+		t.Fatalf("fields: %v", f)
+	}
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "Z1", "name": "某", "branch_id": tr.gb1}).want(422) // not a branch
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "Z1", "name": "某", "branch_id": tr.b2, "group_id": tr.g1}).want(422)
+
+	// Clear a group with null; give a secretary a password log-in.
+	var m models.Member
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": nil}).want(200).decode(&m)
+	if m.GroupID != nil {
+		t.Fatal("group not cleared")
+	}
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]any{"password": "secret-pass-1"}).want(422) // no username yet
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]any{"username": "chen.sj", "password": "secret-pass-1"}).want(200)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"username": "chen.sj"}).want(422) // taken
+	var pair app.TokenPair
+	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "chen.sj", "password": "secret-pass-1"}).want(200).decode(&pair)
+	e.get("/api/v1/members", pair.AccessToken).want(200)
+	// Moving a member to another branch drops their old group.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": tr.g1}).want(200)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"branch_id": tr.b2}).want(200).decode(&m)
+	if m.BranchID != tr.b2 || m.GroupID != nil {
+		t.Fatalf("moved member: %+v", m)
+	}
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"status": "retired"}).want(422)
+	// Every change is in the audit log.
+	var n int64
+	e.db.R.Model(&models.AuditRecord{}).Where("entity = ? AND entity_id = ?", "member", tr.alice).Count(&n)
+	if n < 4 {
+		t.Fatalf("alice has %d audit records, want at least 4", n)
+	}
+	// Search by name prefix.
+	var list app.List[models.Member]
+	e.get("/api/v1/members?q="+"%E7%8E%8B", e.adminT).want(200).decode(&list) // 王
+	if len(list.Items) != 1 || list.Items[0].ID != tr.alice {
+		t.Fatalf("search 王: %+v", list.Items)
+	}
+}
+
+func (e *testEnv) importFile(token, name string, data []byte) *result {
+	e.t.Helper()
+	mp := mustMultipart(e.t, name, data)
+	return e.send(request{method: "POST", path: "/api/v1/members/import", token: token, ctype: mp[0], body: []byte(mp[1])})
+}
+
+func TestImport(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	before := e.countMembers()
+
+	// Every bad row is named, and nothing is written.
+	bad := "党员编号,姓名,支部\n" +
+		"N001,赵一,教工第一党支部\n" +
+		"N002,,教工第一党支部\n" + // row 3: missing name
+		"N001,钱二,教工第一党支部\n" + // row 4: duplicate number
+		"N003,孙三,不存在的支部\n" // row 5: unknown branch
+	r := e.importFile(e.adminT, "roster.csv", []byte(bad)).want(422)
+	var env struct {
+		Error models.Error `json:"error"`
+	}
+	r.decode(&env)
+	rows := map[int]string{}
+	for _, re := range env.Error.Rows {
+		rows[re.Row] = re.Field
+	}
+	if rows[3] != "name" || rows[4] != "member_no" || rows[5] != "branch" || len(rows) != 3 {
+		t.Fatalf("row errors: %+v", env.Error.Rows)
+	}
+	if e.countMembers() != before {
+		t.Fatal("a failed import wrote members")
+	}
+
+	// A good CSV with a BOM and Chinese headers; groups by name; ids or names for branches.
+	good := "\ufeff党员编号,姓名,支部,党小组\n" +
+		"N001,赵一,教工第一党支部,第一党小组\n" +
+		fmt.Sprintf("N002,钱二,%d,\n", tr.b2) +
+		"A001,王小丽,教工第一党支部,第一党小组\n" + // unchanged
+		"B001,李明明,研究生第一党支部,\n" // renamed
+	var res app.ImportResult
+	e.importFile(e.adminT, "roster.csv", []byte(good)).want(200).decode(&res)
+	if res.Created != 2 || res.Updated != 1 || res.Unchanged != 1 {
+		t.Fatalf("result: %+v", res)
+	}
+	var bob models.Member
+	e.db.R.Take(&bob, tr.bob)
+	if bob.Name != "李明明" {
+		t.Fatalf("bob is %q", bob.Name)
+	}
+
+	// The same in GB18030, as Excel in China saves CSV.
+	gbk, err := simplifiedchinese.GB18030.NewEncoder().String("党员编号,姓名,支部\nN010,欧阳娜娜,教工第一党支部\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.importFile(e.adminT, "roster.csv", []byte(gbk)).want(200).decode(&res)
+	var nana models.Member
+	e.db.R.Where("member_no = ?", "N010").Take(&nana)
+	if nana.Name != "欧阳娜娜" {
+		t.Fatalf("GB18030 name read as %q", nana.Name)
+	}
+
+	// XLSX, English headers.
+	x := excelize.NewFile()
+	for i, row := range [][]any{{"member_no", "name", "branch", "status"}, {"X001", "上官婉儿", "机关第一党支部", "正常"}, {"X002", "司马光", tr.b3, "inactive"}} {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		x.SetSheetRow("Sheet1", cell, &row)
+	}
+	var buf bytes.Buffer
+	x.Write(&buf)
+	e.importFile(e.adminT, "roster.xlsx", buf.Bytes()).want(200).decode(&res)
+	if res.Created != 2 {
+		t.Fatalf("xlsx: %+v", res)
+	}
+	var sm models.Member
+	e.db.R.Where("member_no = ?", "X002").Take(&sm)
+	if sm.Status != models.StatusInactive || sm.BranchID != tr.b3 {
+		t.Fatalf("xlsx member: %+v", sm)
+	}
+
+	// A file without the needed columns, a wrong media type, no file, too many rows.
+	e.importFile(e.adminT, "roster.csv", []byte("编号,名字\n1,2\n")).want(422)
+	e.importFile(e.adminT, "roster.csv", []byte("")).want(422)
+	e.send(request{method: "POST", path: "/api/v1/members/import", token: e.adminT, ctype: "text/csv", body: []byte(good)}).want(415)
+	var huge strings.Builder
+	huge.WriteString("member_no,name,branch\n")
+	for i := 0; i <= app.MaxImportRows; i++ {
+		fmt.Fprintf(&huge, "H%05d,某某,%d\n", i, tr.b1)
+	}
+	e.importFile(e.adminT, "roster.csv", []byte(huge.String())).want(413)
+	// A secretary may not import; an admin of a general branch only into it.
+	e.importFile(tr.secT, "roster.csv", []byte(good)).want(403)
+}
+
+func TestImportTenThousandRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the 10,000-row import runs in the full suite")
+	}
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var sb strings.Builder
+	sb.WriteString("member_no,name,branch\n")
+	for i := 0; i < app.MaxImportRows; i++ {
+		fmt.Fprintf(&sb, "T%05d,党员%05d,%d\n", i, i, []int64{tr.b1, tr.b2, tr.b3}[i%3])
+	}
+	var res app.ImportResult
+	e.importFile(e.adminT, "big.csv", []byte(sb.String())).want(200).decode(&res)
+	if res.Created != app.MaxImportRows {
+		t.Fatalf("created %d", res.Created)
+	}
+	if n := e.countMembers(); n != int64(app.MaxImportRows)+6 {
+		t.Fatalf("%d members", n)
+	}
+}
