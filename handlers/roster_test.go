@@ -121,11 +121,11 @@ func TestOrgTree(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
 	bad := []map[string]any{
-		{"parent_id": e.rootID, "kind": "group", "name": "x"},          // a group under a committee
-		{"parent_id": tr.b1, "kind": "branch", "name": "x"},            // a branch under a branch
-		{"parent_id": tr.g1, "kind": "group", "name": "x"},             // a group under a group
-		{"parent_id": tr.gb1, "kind": "general_branch", "name": "x"},   // a general branch under one
-		{"parent_id": tr.gb1, "kind": "branch", "name": "教工第一党支部"}, // a sibling's name
+		{"parent_id": e.rootID, "kind": "group", "name": "x"},        // a group under a committee
+		{"parent_id": tr.b1, "kind": "branch", "name": "x"},          // a branch under a branch
+		{"parent_id": tr.g1, "kind": "group", "name": "x"},           // a group under a group
+		{"parent_id": tr.gb1, "kind": "general_branch", "name": "x"}, // a general branch under one
+		{"parent_id": tr.gb1, "kind": "branch", "name": "教工第一党支部"},   // a sibling's name
 		{"parent_id": tr.gb1, "kind": "party", "name": "x"},
 		{"parent_id": tr.gb1, "kind": "branch", "name": "   "},
 		{"parent_id": tr.gb1, "kind": "branch", "name": strings.Repeat("支", 101)},

@@ -1,0 +1,61 @@
+package app_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"partyledger/app"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigGeneratesAndKeepsTheSigningKey(t *testing.T) {
+	dir := t.TempDir()
+	c1, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "jwt.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	c2, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir}))
+	if err != nil || string(c1.JWTSecret) != string(c2.JWTSecret) || len(c1.JWTSecret) < 32 {
+		t.Fatal("the key is not kept across starts")
+	}
+	if c1.Addr != ":8080" || c1.DBDriver != "sqlite" || c1.DBDSN != filepath.Join(dir, "ledger.db") || c1.Location.String() != "Asia/Shanghai" || c1.Demo {
+		t.Fatalf("defaults: %+v", c1)
+	}
+	os.Chmod(filepath.Join(dir, "jwt.key"), 0o644)
+	if _, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir})); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a world-readable key was accepted: %v", err)
+	}
+}
+
+func TestConfigRefusesBadValues(t *testing.T) {
+	dir := t.TempDir()
+	for name, vars := range map[string]map[string]string{
+		"mysql without DSN": {"LEDGER_DB_DRIVER": "mysql"},
+		"unknown driver":    {"LEDGER_DB_DRIVER": "postgres"},
+		"short secret":      {"LEDGER_JWT_SECRET": "short"},
+		"bad timezone":      {"LEDGER_TIMEZONE": "Mars/Olympus"},
+		"half an admin":     {"LEDGER_ADMIN_USERNAME": "root"},
+		"short password":    {"LEDGER_ADMIN_USERNAME": "root", "LEDGER_ADMIN_PASSWORD": "short"},
+		"bad proxy":         {"LEDGER_TRUSTED_PROXIES": "not-an-ip"},
+		"bad duration":      {"LEDGER_ACCESS_TTL": "forever"},
+		"negative duration": {"LEDGER_REFRESH_TTL": "-1h"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vars["LEDGER_DATA_DIR"] = dir
+			if _, err := app.LoadConfig(env(vars)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	c, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir, "LEDGER_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1", "LEDGER_JWT_SECRET": strings.Repeat("k", 32)}))
+	if err != nil || len(c.TrustedProxies) != 2 || string(c.JWTSecret) != strings.Repeat("k", 32) {
+		t.Fatalf("%+v %v", c.TrustedProxies, err)
+	}
+}

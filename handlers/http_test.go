@@ -1,0 +1,210 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"partyledger/handlers"
+	"partyledger/models"
+)
+
+func TestErrorEnvelope(t *testing.T) {
+	e := newEnv(t, nil)
+	cases := []struct {
+		name   string
+		req    request
+		status int
+		code   string
+	}{
+		{"unknown route", request{method: "GET", path: "/api/v1/nothing-here"}, 404, "not_found"},
+		{"unknown method", request{method: "DELETE", path: "/api/v1/me", token: e.adminT}, 404, "not_found"},
+		{"malformed JSON", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json", body: []byte(`{"username":`)}, 400, "malformed"},
+		{"not an object", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json", body: []byte(`[1,2]`)}, 400, "malformed"},
+		{"two values", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json", body: []byte(`{} {}`)}, 400, "malformed"},
+		{"empty body", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json"}, 400, "malformed"},
+		{"unknown field", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json", body: []byte(`{"username":"a","password":"b","admin":true}`)}, 422, "invalid"},
+		{"wrong type", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json", body: []byte(`{"username":1,"password":"b"}`)}, 422, "invalid"},
+		{"wrong media type", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "text/plain", body: []byte(`{}`)}, 415, "unsupported_media_type"},
+		{"too large", request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json", body: []byte(`{"username":"` + strings.Repeat("a", 2<<20) + `"}`)}, 413, "too_large"},
+		{"bad path id", request{method: "GET", path: "/api/v1/members/-3", token: e.adminT}, 404, "not_found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.send(c.req)
+			if r.Status != c.status || r.errCode() != c.code {
+				t.Fatalf("got %d %q, want %d %q: %.300s", r.Status, r.errCode(), c.status, c.code, r.Body)
+			}
+		})
+	}
+	r := e.send(cases[7].req)
+	if f := r.errFields(); f["username"] == "" {
+		t.Fatalf("wrong type names no field: %s", r.Body)
+	}
+	r = e.send(cases[6].req)
+	if f := r.errFields(); f["admin"] == "" {
+		t.Fatalf("unknown field not named: %s", r.Body)
+	}
+}
+
+func TestInternalErrorsShowNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	e.f.Get("/test/fail", func(c *fiber.Ctx) error {
+		return fmt.Errorf("query: %w", errors.New("dial tcp 10.0.0.5:3306: password=hunter2"))
+	})
+	e.f.Get("/test/panic", func(c *fiber.Ctx) error { panic("nil map in handler with password=hunter2") })
+	for _, path := range []string{"/test/fail", "/test/panic"} {
+		resp, err := e.f.Test(httptest.NewRequest("GET", path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		var env struct {
+			Error models.Error `json:"error"`
+		}
+		if resp.StatusCode != 500 || json.Unmarshal(body, &env) != nil || env.Error.Code != "internal" || strings.Contains(string(body), "hunter2") {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		rid := resp.Header.Get("X-Request-ID")
+		if rid == "" || !strings.Contains(e.logs.String(), rid) {
+			t.Fatalf("%s: the failure is not logged under request id %q", path, rid)
+		}
+	}
+}
+
+func TestRequestIDsAndLogs(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.send(request{method: "GET", path: "/healthz", header: map[string]string{"X-Request-ID": "trace-abc-12345"}}).want(200)
+	if r.Header.Get("X-Request-ID") != "trace-abc-12345" {
+		t.Fatal("a well-formed incoming request id is kept")
+	}
+	r = e.send(request{method: "GET", path: "/healthz", header: map[string]string{"X-Request-ID": "bad\nid"}}).want(200)
+	if rid := r.Header.Get("X-Request-ID"); rid == "" || strings.Contains(rid, "\n") {
+		t.Fatalf("request id %q", rid)
+	}
+	// Every log line of a request carries its id, and the lines are JSON.
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if rec["msg"] == "request" && rec["request_id"] == nil {
+			t.Fatalf("no request id: %s", line)
+		}
+	}
+}
+
+func metricSeries(t *testing.T, e *testEnv) []string {
+	t.Helper()
+	r := e.get("/metrics", "").want(200)
+	var out []string
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		if strings.HasPrefix(line, "http_") {
+			out = append(out, line[:strings.LastIndexByte(line, ' ')])
+		}
+	}
+	return out
+}
+
+func TestMetricsUseRouteTemplates(t *testing.T) {
+	e := newEnv(t, nil)
+	e.get("/nope-0", "").want(404)
+	e.get("/api/v1/members/1", e.adminT).want(200)
+	e.get("/api/v1/members/2", e.adminT).want(404)
+	before := metricSeries(t, e)
+	for i := 0; i < 1000; i++ {
+		path := fmt.Sprintf("/%x/%d", rand.Uint64(), i)
+		method := []string{"GET", "POST", "BREW", "PROPFIND"}[i%4]
+		resp, err := e.f.Test(httptest.NewRequest(method, path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	e.get("/api/v1/members/3", e.adminT)
+	after := metricSeries(t, e)
+	grew := map[string]bool{}
+	for _, s := range after {
+		grew[s] = true
+	}
+	for _, s := range before {
+		delete(grew, s)
+	}
+	// POST/OTHER on the unmatched label may appear once each; nothing per path.
+	for s := range grew {
+		if !strings.Contains(s, `route="unmatched"`) && !strings.Contains(s, `route="/metrics"`) {
+			t.Errorf("new series: %s", s)
+		}
+	}
+	joined := strings.Join(after, "\n")
+	if !strings.Contains(joined, `route="/api/v1/members/:id"`) || regexp.MustCompile(`route="/api/v1/members/\d`).MatchString(joined) {
+		t.Fatalf("routes are not labelled by template:\n%s", joined)
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	e := newEnv(t, nil)
+	e.get("/healthz", "").want(200)
+	e.get("/readyz", "").want(200)
+	down := errors.New("connection refused")
+	e.ready.Store(&down)
+	r := e.get("/readyz", "").want(503)
+	if r.errCode() != "unavailable" || strings.Contains(string(r.Body), "refused") {
+		t.Fatalf("readyz while down: %s", r.Body)
+	}
+	e.get("/healthz", "").want(200) // the process is still up
+	e.ready.Store(nil)
+	e.get("/readyz", "").want(200) // and ready again once the database is back
+
+	// With the real probe: a closed pool is not ready.
+	e.db.Close()
+	e.get("/readyz", "").want(503)
+}
+
+// TestOpenAPICoversEveryRoute keeps routes.go and openapi.yaml listing the same endpoints.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	e := newEnv(t, nil)
+	openapiRouter(t)
+	served := map[string]bool{}
+	param := regexp.MustCompile(`:(\w+)`)
+	for _, r := range e.f.GetRoutes(true) {
+		if r.Method == "HEAD" || strings.HasPrefix(r.Path, "/test/") {
+			continue
+		}
+		served[r.Method+" "+param.ReplaceAllString(r.Path, "{$1}")] = true
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	var missing, stale []string
+	for k := range served {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !served[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing)+len(stale) > 0 {
+		t.Fatalf("served but not documented: %v\ndocumented but not served: %v", missing, stale)
+	}
+	if string(e.get("/openapi.yaml", "").want(200).Body) != string(handlers.OpenAPI()) {
+		t.Fatal("/openapi.yaml does not serve the document")
+	}
+}
