@@ -135,3 +135,17 @@ func (a *Actor) holds(role models.Role, orgID int64) bool {
 	}
 	return false
 }
+
+// SystemActor is the command line acting as an admin over every root of the org tree.
+// Its ID is 0, recorded in the audit log as no member.
+func SystemActor(ctx context.Context, db *DB) (*Actor, error) {
+	var roots []models.Org
+	if err := db.R.WithContext(ctx).Where("parent_id IS NULL").Find(&roots).Error; err != nil {
+		return nil, dbError("system actor", err)
+	}
+	a := &Actor{Name: "ledgerctl", Status: models.StatusActive}
+	for _, r := range roots {
+		a.Grants = append(a.Grants, Grant{Role: models.RoleAdmin, OrgID: r.ID, OrgName: r.Name, OrgKind: r.Kind, orgPath: r.Path})
+	}
+	return a, nil
+}

@@ -29,6 +29,9 @@ func auditRecord(actorID, orgID *int64, action, entity string, entityID int64, b
 	if err != nil {
 		return models.AuditRecord{}, fmt.Errorf("audit %s: %w", action, err)
 	}
+	if actorID != nil && *actorID == 0 {
+		actorID = nil // the command line (SystemActor)
+	}
 	return models.AuditRecord{ActorID: actorID, OrgID: orgID, Action: action, Entity: entity, EntityID: entityID,
 		Before: string(b), After: string(a), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}, nil
 }

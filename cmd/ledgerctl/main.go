@@ -1,0 +1,137 @@
+// Command ledgerctl is the admin's command line: it migrates the database, seeds an
+// empty one, and imports rosters. It reads the same environment as the server.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+const usage = `usage: ledgerctl COMMAND [ARGS]
+
+Commands:
+  migrate         bring the database schema up to date
+  seed            on an empty database: create the root committee and the admin from
+                  LEDGER_ADMIN_USERNAME/LEDGER_ADMIN_PASSWORD, or the demo data with LEDGER_DEMO=1
+  import FILE     import a roster (CSV or XLSX; columns member_no/党员编号, name/姓名,
+                  branch/支部, optional group/党小组 and status/状态), all or nothing
+
+The database comes from LEDGER_DB_DRIVER and LEDGER_DB_DSN, as for the server.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	isTTY := term.IsTerminal(int(os.Stderr.Fd()))
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, isTTY); err != nil {
+		fmt.Fprintln(os.Stderr, "ledgerctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, isTTY bool) error {
+	fs := flag.NewFlagSet("ledgerctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no command")
+	}
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := app.OpenDB(ctx, cfg.DBDriver, cfg.DBDSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "migrate":
+		v, err := db.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "schema at version %d\n", v)
+		return nil
+	case "seed":
+		logins, err := app.Bootstrap(ctx, db, cfg, app.NewLogger(stderr, cfg.LogLevel))
+		if err != nil {
+			return err
+		}
+		for _, l := range logins {
+			fmt.Fprintf(stdout, "%-60s %s\n", l.Who, l.Code)
+		}
+		return nil
+	case "import":
+		if len(rest) != 1 {
+			return errors.New("usage: ledgerctl import FILE")
+		}
+		return importRoster(ctx, db, cfg, rest[0], stdout, stderr, isTTY)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func importRoster(ctx context.Context, db *app.DB, cfg app.Config, path string, stdout, stderr io.Writer, isTTY bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rows, err := app.ParseRoster(f)
+	if err != nil {
+		return explain(err, stderr)
+	}
+	actor, err := app.SystemActor(ctx, db)
+	if err != nil {
+		return err
+	}
+	var progress func(done, total int)
+	if isTTY {
+		bar := progressbar.NewOptions(len(rows), progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("importing"),
+			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		progress = func(done, _ int) { _ = bar.Set(done) }
+		defer bar.Finish()
+	}
+	res, err := app.NewMembers(db, cfg.InviteTTL).Import(ctx, actor, rows, progress)
+	if err != nil {
+		return explain(err, stderr)
+	}
+	fmt.Fprintf(stdout, "imported %d rows: %d created, %d updated, %d unchanged\n", len(rows), res.Created, res.Updated, res.Unchanged)
+	return nil
+}
+
+// explain prints the rows of an import error, one a line, and returns the error.
+func explain(err error, stderr io.Writer) error {
+	var me *models.Error
+	if errors.As(err, &me) {
+		for _, r := range me.Rows {
+			fmt.Fprintf(stderr, "row %d: %s %s\n", r.Row, r.Field, r.Message)
+		}
+		for k, v := range me.Fields {
+			fmt.Fprintf(stderr, "%s: %s\n", k, v)
+		}
+		return errors.New(me.Message)
+	}
+	return err
+}

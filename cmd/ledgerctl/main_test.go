@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"partyledger/app"
+	"partyledger/app/apptest"
+	"partyledger/models"
+)
+
+func testEnv(t *testing.T) map[string]string {
+	t.Helper()
+	vars := map[string]string{"LEDGER_DATA_DIR": t.TempDir(), "LEDGER_ADMIN_USERNAME": "zuzhi", "LEDGER_ADMIN_PASSWORD": "first-admin-pass"}
+	if apptest.Driver() == "mysql" {
+		vars["LEDGER_DB_DRIVER"], vars["LEDGER_DB_DSN"] = "mysql", apptest.CreateMySQLDatabase(t)
+	}
+	return vars
+}
+
+func ctl(t *testing.T, vars map[string]string, tty bool, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return vars[k] }, &out, &errOut, tty)
+	return out.String(), errOut.String(), err
+}
+
+func TestMigrateSeedImport(t *testing.T) {
+	vars := testEnv(t)
+	out, _, err := ctl(t, vars, false, "migrate")
+	if err != nil || !strings.Contains(out, "schema at version") {
+		t.Fatalf("migrate: %q %v", out, err)
+	}
+	if _, _, err := ctl(t, vars, false, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	// The root committee exists now; give it a branch to import into.
+	cfg, _ := app.LoadConfig(func(k string) string { return vars[k] })
+	db, err := app.OpenDB(context.Background(), cfg.DBDriver, cfg.DBDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sys, err := app.SystemActor(context.Background(), db)
+	if err != nil || len(sys.Grants) != 1 {
+		t.Fatalf("system actor: %+v %v", sys, err)
+	}
+	root := sys.Grants[0].OrgID
+	branch, err := app.NewOrgs(db).Create(context.Background(), sys, app.OrgInput{ParentID: &root, Kind: models.KindBranch, Name: "教工第一党支部"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("党员编号,姓名,支部\nP1,,教工第一党支部\nP2,某,无此支部\n"), 0o600)
+	_, stderr, err := ctl(t, vars, false, "import", bad)
+	if err == nil || !strings.Contains(stderr, "row 2: name") || !strings.Contains(stderr, "row 3: branch") {
+		t.Fatalf("bad import: %v\n%s", err, stderr)
+	}
+	var rows strings.Builder
+	rows.WriteString("党员编号,姓名,支部\n")
+	for i := 0; i < 1200; i++ {
+		fmt.Fprintf(&rows, "P%04d,党员%04d,教工第一党支部\n", i, i)
+	}
+	good := filepath.Join(dir, "good.csv")
+	os.WriteFile(good, []byte(rows.String()), 0o600)
+	out, stderr, err = ctl(t, vars, true, "import", good)
+	if err != nil || !strings.Contains(out, "1200 created") {
+		t.Fatalf("import: %q %v\n%s", out, err, stderr)
+	}
+	if !strings.Contains(stderr, "importing") {
+		t.Fatalf("no progress bar on a terminal: %q", stderr)
+	}
+	var n int64
+	db.R.Model(&models.Member{}).Where("branch_id = ?", branch.ID).Count(&n)
+	if n != 1200 {
+		t.Fatalf("%d members in the branch", n)
+	}
+	if _, _, err := ctl(t, vars, false, "frobnicate"); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+}
