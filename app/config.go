@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,7 +36,10 @@ type Config struct {
 	InviteTTL      time.Duration
 	DBWait         time.Duration
 	WechatTimeout  time.Duration
-	LogLevel       string
+	// Log-in attempts allowed per username and per client IP: N per Per.
+	LoginPerUser RateLimit
+	LoginPerIP   RateLimit
+	LogLevel     string
 }
 
 // DefaultWechatBaseURL is WeChat's API host; tests point LEDGER_WECHAT_BASE_URL at a fake.
@@ -96,6 +100,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 				return c, fmt.Errorf("config: %s must be a positive duration such as 15m", d.key)
 			}
 		}
+	}
+	if c.LoginPerUser, err = parseRate(get("LEDGER_LOGIN_LIMIT_USER", "5/1m")); err != nil {
+		return c, fmt.Errorf("config: LEDGER_LOGIN_LIMIT_USER: %w", err)
+	}
+	if c.LoginPerIP, err = parseRate(get("LEDGER_LOGIN_LIMIT_IP", "30/1m")); err != nil {
+		return c, fmt.Errorf("config: LEDGER_LOGIN_LIMIT_IP: %w", err)
 	}
 	for _, s := range strings.Split(getenv("LEDGER_TRUSTED_PROXIES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -169,4 +179,27 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("config: write %s: %w", path, err)
 	}
 	return key, nil
+}
+
+// RateLimit is N events per Per, with bursts of up to N.
+type RateLimit struct {
+	N   int
+	Per time.Duration
+}
+
+// parseRate reads "N/duration", such as "5/1m".
+func parseRate(s string) (RateLimit, error) {
+	n, per, ok := strings.Cut(s, "/")
+	var r RateLimit
+	var err error
+	if ok {
+		r.N, err = strconv.Atoi(n)
+	}
+	if ok && err == nil {
+		r.Per, err = time.ParseDuration(per)
+	}
+	if !ok || err != nil || r.N < 1 || r.Per <= 0 {
+		return r, fmt.Errorf("%q is not N/duration, such as 5/1m", s)
+	}
+	return r, nil
 }

@@ -39,13 +39,13 @@ type Identity struct {
 
 // NewIdentity wires the identity use cases. In demo mode, codes "demo:<member_no>" log
 // that member in without calling WeChat.
-func NewIdentity(db *DB, tokens *Tokens, wechat Code2Sessioner, demo bool, log *slog.Logger) *Identity {
+func NewIdentity(db *DB, tokens *Tokens, wechat Code2Sessioner, demo bool, perUser, perIP RateLimit, log *slog.Logger) *Identity {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(randomToken(12)), bcrypt.DefaultCost)
 	return &Identity{
 		db: db, tokens: tokens, wechat: wechat, demo: demo, log: log, now: time.Now,
 		actors:    &actorLoader{db: db.sqlR},
-		byUser:    NewLimiter(5, time.Minute, 5),
-		byIP:      NewLimiter(30, time.Minute, 30),
+		byUser:    NewLimiter(perUser.N, perUser.Per, perUser.N),
+		byIP:      NewLimiter(perIP.N, perIP.Per, perIP.N),
 		bindIP:    NewLimiter(10, time.Minute, 10),
 		loginIP:   NewLimiter(60, time.Minute, 60),
 		dummyHash: dummy,

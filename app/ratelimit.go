@@ -41,7 +41,12 @@ func (l *Limiter) Allow(key string) error {
 	if b.Allow() {
 		return nil
 	}
-	wait := math.Ceil(1 / float64(l.every))
+	r := b.Reserve() // to learn the wait; cancelled at once, so it takes nothing
+	wait := math.Ceil(r.Delay().Seconds())
+	r.Cancel()
+	if wait < 1 {
+		wait = 1
+	}
 	return &models.Error{Code: models.ERateLimited, Message: "too many attempts, slow down", RetryAfter: int(wait)}
 }
 

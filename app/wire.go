@@ -19,7 +19,7 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 	}
 	tokens := NewTokens(db, cfg.JWTSecret, cfg.AccessTTL, cfg.RefreshTTL)
 	return &Services{
-		Identity: NewIdentity(db, tokens, wechat, cfg.Demo, log),
+		Identity: NewIdentity(db, tokens, wechat, cfg.Demo, cfg.LoginPerUser, cfg.LoginPerIP, log),
 		Orgs:     NewOrgs(db),
 		Members:  NewMembers(db, cfg.InviteTTL),
 	}

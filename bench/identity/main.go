@@ -1,0 +1,306 @@
+// Command identity measures the identity service against the limits of this machine:
+// cold start to a ready /readyz, GET /me throughput beside /healthz of the same server
+// and beside a plain loop of primary-key selects through the same database driver, and
+// the server's peak memory. Run it through bench/run.sh, which builds the server and
+// starts what it needs. Only loopback traffic; every loop is bounded in time.
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite"
+
+	"partyledger/app"
+)
+
+var (
+	serverBin = flag.String("server", "bin/server", "the server binary")
+	driver    = flag.String("driver", "sqlite", "sqlite or mysql")
+	mysqlDSN  = flag.String("mysql", os.Getenv("LEDGER_TEST_MYSQL_DSN"), "MySQL server DSN without a database")
+	duration  = flag.Duration("d", 10*time.Second, "length of each load run")
+	conns     = flag.Int("c", 64, "connections")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	logf *os.File
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs the server and returns once /readyz answers 200, with the time that took.
+func start(env map[string]string, logPath string) (*server, time.Duration, error) {
+	s := &server{addr: freeAddr()}
+	var err error
+	if s.logf, err = os.Create(logPath); err != nil {
+		return nil, 0, err
+	}
+	s.cmd = exec.Command(*serverBin)
+	s.cmd.Env = append(os.Environ(), "LEDGER_ADDR="+s.addr)
+	for k, v := range env {
+		s.cmd.Env = append(s.cmd.Env, k+"="+v)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
+	t0 := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	client := http.Client{Timeout: time.Second}
+	for time.Since(t0) < 60*time.Second {
+		resp, err := client.Get("http://" + s.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, time.Since(t0), nil
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.stop()
+	return nil, 0, fmt.Errorf("server not ready in 60 s; see %s", logPath)
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+	s.logf.Close()
+}
+
+// peakRSS is the process's high-water resident memory (VmHWM), in MiB.
+func (s *server) peakRSS() float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
+}
+
+type wrkResult struct {
+	rps      float64
+	p50, p99 string
+	errors   string
+}
+
+// wrk runs wrk against url and parses requests/s and latency percentiles.
+func wrk(url string, header string) (wrkResult, error) {
+	args := []string{"-t2", fmt.Sprintf("-c%d", *conns), fmt.Sprintf("-d%ds", int(duration.Seconds())), "--latency"}
+	if header != "" {
+		args = append(args, "-H", header)
+	}
+	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	var r wrkResult
+	if m := regexp.MustCompile(`Requests/sec:\s+([\d.]+)`).FindSubmatch(out); m != nil {
+		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if m := regexp.MustCompile(`\s50%\s+(\S+)`).FindSubmatch(out); m != nil {
+		r.p50 = string(m[1])
+	}
+	if m := regexp.MustCompile(`\s99%\s+(\S+)`).FindSubmatch(out); m != nil {
+		r.p99 = string(m[1])
+	}
+	if m := regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`).FindSubmatch(out); m != nil {
+		r.errors = string(m[1])
+	}
+	if m := regexp.MustCompile(`Socket errors: .*`).Find(out); m != nil {
+		r.errors += " " + string(m)
+	}
+	return r, nil
+}
+
+// selectLoop runs primary-key selects of random members from *conns goroutines for
+// *duration through database/sql and the given driver, and returns selects per second.
+func selectLoop(db *sql.DB, maxID int64) (float64, error) {
+	db.SetMaxOpenConns(*conns)
+	db.SetMaxIdleConns(*conns)
+	stmt, err := db.Prepare("SELECT id, member_no, name, branch_id, status FROM members WHERE id = ?")
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	var n atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := 0; i < *conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var id, branch int64
+			var no, name, status string
+			for ctx.Err() == nil {
+				if err := stmt.QueryRow(rand.Int64N(maxID)+1).Scan(&id, &no, &name, &branch, &status); err != nil && err != sql.ErrNoRows {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(t0).Seconds(), nil
+}
+
+func run() error {
+	work, err := os.MkdirTemp("", "ledger-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	env := map[string]string{"LEDGER_JWT_SECRET": "bench-signing-key-0123456789abcdef0123"}
+	var dsn, dbName string
+	if *driver == "mysql" {
+		if *mysqlDSN == "" {
+			return fmt.Errorf("-mysql (or LEDGER_TEST_MYSQL_DSN) is required")
+		}
+		cfg, err := mysql.ParseDSN(*mysqlDSN)
+		if err != nil {
+			return err
+		}
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		dbName = fmt.Sprintf("ledger_bench_%d", time.Now().UnixNano())
+		if _, err := admin.Exec("CREATE DATABASE " + dbName + " CHARACTER SET utf8mb4"); err != nil {
+			return err
+		}
+		defer admin.Exec("DROP DATABASE " + dbName)
+		cfg.DBName = dbName
+		dsn = cfg.FormatDSN()
+		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", dsn
+	}
+
+	fmt.Printf("## %s, %d connections, %s per run, %s\n\n", *driver, *conns, *duration, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	// Cold start: an empty database (migrations, the first admin), then a restart.
+	if *driver == "sqlite" {
+		cold := map[string]string{"LEDGER_DATA_DIR": filepath.Join(work, "cold"), "LEDGER_ADMIN_USERNAME": "admin", "LEDGER_ADMIN_PASSWORD": "bench-admin-pass"}
+		for k, v := range env {
+			cold[k] = v
+		}
+		var times []string
+		for i := 0; i < 3; i++ {
+			s, d, err := start(cold, filepath.Join(work, "cold.log"))
+			if err != nil {
+				return err
+			}
+			s.stop()
+			what := "restart on existing data"
+			if i == 0 {
+				what = "empty database (migrate, first admin)"
+			}
+			times = append(times, fmt.Sprintf("| cold start to ready /readyz, %s | %.0f ms |", what, float64(d.Microseconds())/1000))
+		}
+		fmt.Println("| measure | value |\n| --- | --- |")
+		fmt.Println(strings.Join(times, "\n"))
+	}
+	demo := map[string]string{"LEDGER_DATA_DIR": filepath.Join(work, "demo"), "LEDGER_DEMO": "1"}
+	for k, v := range env {
+		demo[k] = v
+	}
+	s, d, err := start(demo, filepath.Join(work, "demo.log"))
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if *driver == "mysql" {
+		fmt.Println("| measure | value |\n| --- | --- |")
+	}
+	fmt.Printf("| cold start with the demo seed (3,000 members) | %.0f ms |\n", float64(d.Microseconds())/1000)
+	rssIdle := s.peakRSS()
+
+	resp, err := http.Post("http://"+s.addr+"/api/v1/auth/wechat/login", "application/json", bytes.NewReader([]byte(`{"code":"demo:D00001"}`)))
+	if err != nil {
+		return err
+	}
+	var tok app.TokenPair
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.AccessToken == "" {
+		return fmt.Errorf("demo login failed")
+	}
+
+	health, err := wrk("http://"+s.addr+"/healthz", "")
+	if err != nil {
+		return err
+	}
+	me, err := wrk("http://"+s.addr+"/api/v1/me", "Authorization: Bearer "+tok.AccessToken)
+	if err != nil {
+		return err
+	}
+	rssPeak := s.peakRSS()
+
+	var db *sql.DB
+	if *driver == "mysql" {
+		db, err = sql.Open("mysql", dsn)
+	} else {
+		db, err = sql.Open("sqlite", "file:"+filepath.Join(work, "demo", "ledger.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=query_only(1)")
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	loop, err := selectLoop(db, 3000)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("| GET /healthz | %.0f req/s (p50 %s, p99 %s)%s |\n", health.rps, health.p50, health.p99, errs(health))
+	fmt.Printf("| GET /me (JWT + one query for member, branch and roles) | %.0f req/s (p50 %s, p99 %s)%s |\n", me.rps, me.p50, me.p99, errs(me))
+	fmt.Printf("| plain primary-key select loop, same driver, %d goroutines | %.0f selects/s |\n", *conns, loop)
+	fmt.Printf("| /me as a share of /healthz | %.0f%% |\n", 100*me.rps/health.rps)
+	fmt.Printf("| /me as a share of the select loop | %.0f%% |\n", 100*me.rps/loop)
+	fmt.Printf("| server peak RSS: after start / after the load | %.0f MiB / %.0f MiB |\n\n", rssIdle, rssPeak)
+	return nil
+}
+
+func errs(r wrkResult) string {
+	if strings.TrimSpace(r.errors) == "" {
+		return ""
+	}
+	return ", errors: " + strings.TrimSpace(r.errors)
+}
