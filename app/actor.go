@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
+
+	"gorm.io/gorm"
 
 	"partyledger/models"
 )
@@ -30,6 +33,7 @@ type Actor struct {
 	BranchKind models.OrgKind
 	BranchPath string
 	Grants     []Grant
+	rev        int64
 }
 
 // Can reports whether the actor holds role over the org at path (a role over an org
@@ -68,7 +72,7 @@ func (a *Actor) Scopes(roles ...models.Role) []string {
 }
 
 // actorQuery reads a member, their branch and all their roles in one round trip.
-const actorQuery = `SELECT m.id, m.member_no, m.name, m.branch_id, m.group_id, m.status,
+const actorQuery = `SELECT m.id, m.member_no, m.name, m.branch_id, m.group_id, m.status, m.auth_rev,
  b.name, b.kind, b.path, r.role, r.org_id, o.name, o.kind, o.path
 FROM members m
 JOIN orgs b ON b.id = m.branch_id
@@ -76,21 +80,84 @@ LEFT JOIN member_roles r ON r.member_id = m.id
 LEFT JOIN orgs o ON o.id = r.org_id
 WHERE m.id = ?`
 
-// actorLoader keeps one prepared statement for actorQuery: it runs on every request.
-type actorLoader struct {
-	db   *sql.DB
-	once sync.Once
-	stmt *sql.Stmt
-	err  error
+// revQuery is what every request asks the database: is the member active, and has what
+// they may do changed since we last looked?
+const revQuery = `SELECT status, auth_rev FROM members WHERE id = ?`
+
+// maxCachedActors bounds the cache; past it the cache starts over.
+const maxCachedActors = 50_000
+
+type cachedActor struct {
+	rev   int64
+	actor *Actor
 }
 
-// LoadActor reads the actor for memberID. Returns EUnauthorized when the member is
-// unknown or inactive, EUnavailable when the database cannot be reached.
+// actorLoader reads the caller of each request. Every call asks the database for the
+// member's status and auth_rev (one primary-key row); only when auth_rev has moved since
+// the cached copy does it read the roles again. Every change to what a member may do
+// bumps auth_rev in its own transaction, so changes take effect at the next request, on
+// every replica.
+type actorLoader struct {
+	db        *sql.DB
+	once      sync.Once
+	stmt, rev *sql.Stmt
+	err       error
+	mu        sync.RWMutex
+	cache     map[int64]cachedActor
+}
+
+func newActorLoader(db *sql.DB) *actorLoader {
+	return &actorLoader{db: db, cache: map[int64]cachedActor{}}
+}
+
+var errNoAccount = &models.Error{Code: models.EUnauthorized, Message: "this account does not exist or is disabled"}
+
+// LoadActor reads the actor for memberID. The returned Actor is shared: read it, never
+// change it. Returns EUnauthorized when the member is unknown or inactive, EUnavailable
+// when the database cannot be reached.
 func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, error) {
-	l.once.Do(func() { l.stmt, l.err = l.db.PrepareContext(context.Background(), actorQuery) })
+	l.once.Do(func() {
+		if l.stmt, l.err = l.db.PrepareContext(context.Background(), actorQuery); l.err == nil {
+			l.rev, l.err = l.db.PrepareContext(context.Background(), revQuery)
+		}
+	})
 	if l.err != nil {
 		return nil, dbError("load actor: prepare", l.err)
 	}
+	var status models.MemberStatus
+	var rev int64
+	if err := l.rev.QueryRowContext(ctx, memberID).Scan(&status, &rev); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errNoAccount
+		}
+		return nil, dbError("load actor", err)
+	}
+	if status != models.StatusActive {
+		return nil, errNoAccount
+	}
+	l.mu.RLock()
+	c, ok := l.cache[memberID]
+	l.mu.RUnlock()
+	if ok && c.rev == rev {
+		return c.actor, nil
+	}
+	a, err := l.read(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if len(l.cache) >= maxCachedActors {
+		clear(l.cache)
+	}
+	if cur, ok := l.cache[memberID]; !ok || cur.rev < a.rev {
+		l.cache[memberID] = cachedActor{rev: a.rev, actor: a}
+	}
+	l.mu.Unlock()
+	return a, nil
+}
+
+// read runs actorQuery: the member, branch and roles as of one snapshot, with its auth_rev.
+func (l *actorLoader) read(ctx context.Context, memberID int64) (*Actor, error) {
 	rows, err := l.stmt.QueryContext(ctx, memberID)
 	if err != nil {
 		return nil, dbError("load actor", err)
@@ -101,7 +168,7 @@ func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, er
 		var cur Actor
 		var role, orgName, orgKind, orgPath sql.NullString
 		var orgID, groupID sql.NullInt64
-		if err := rows.Scan(&cur.ID, &cur.MemberNo, &cur.Name, &cur.BranchID, &groupID, &cur.Status,
+		if err := rows.Scan(&cur.ID, &cur.MemberNo, &cur.Name, &cur.BranchID, &groupID, &cur.Status, &cur.rev,
 			&cur.BranchName, &cur.BranchKind, &cur.BranchPath, &role, &orgID, &orgName, &orgKind, &orgPath); err != nil {
 			return nil, dbError("load actor", err)
 		}
@@ -119,12 +186,27 @@ func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, er
 		return nil, dbError("load actor", err)
 	}
 	if a == nil || a.Status != models.StatusActive {
-		return nil, models.Errorf(models.EUnauthorized, "this account does not exist or is disabled")
+		return nil, errNoAccount
 	}
 	if a.BranchKind == models.KindBranch && !a.holds(models.RoleMember, a.BranchID) {
 		a.Grants = append(a.Grants, Grant{Role: models.RoleMember, OrgID: a.BranchID, OrgName: a.BranchName, OrgKind: a.BranchKind, orgPath: a.BranchPath})
 	}
 	return a, nil
+}
+
+// bumpAuthRev marks that what member id may do has changed, inside the transaction that
+// changes it.
+func bumpAuthRev(tx *gorm.DB, id int64) error {
+	return dbError("bump auth_rev", tx.Model(&models.Member{}).Where("id = ?", id).UpdateColumn("auth_rev", gorm.Expr("auth_rev + 1")).Error)
+}
+
+// bumpAuthRevUnder marks every member whose branch lies in the subtree at path, or who
+// holds a role over an org in it: an org there was renamed or moved.
+func bumpAuthRevUnder(tx *gorm.DB, path string) error {
+	err := tx.Exec(`UPDATE members SET auth_rev = auth_rev + 1
+WHERE branch_id IN (SELECT id FROM orgs WHERE path LIKE ?)
+   OR id IN (SELECT member_id FROM member_roles WHERE org_id IN (SELECT id FROM orgs WHERE path LIKE ?))`, path+"%", path+"%").Error
+	return dbError("bump auth_rev", err)
 }
 
 func (a *Actor) holds(role models.Role, orgID int64) bool {

@@ -342,7 +342,8 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 				res.Unchanged++
 				continue
 			}
-			changes := map[string]any{"name": p.member.Name, "branch_id": p.member.BranchID, "group_id": p.member.GroupID, "status": p.member.Status, "updated_at": now}
+			changes := map[string]any{"name": p.member.Name, "branch_id": p.member.BranchID, "group_id": p.member.GroupID, "status": p.member.Status,
+				"updated_at": now, "auth_rev": gorm.Expr("auth_rev + 1")}
 			if err := tx.Model(&models.Member{}).Where("id = ?", o.ID).Updates(changes).Error; err != nil {
 				return dbError("import", err)
 			}

@@ -228,6 +228,7 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 			changes["password_hash"] = h
 		}
 		after.UpdatedAt = now
+		changes["auth_rev"] = gorm.Expr("auth_rev + 1")
 		if err := tx.Model(&models.Member{}).Where("id = ?", id).Updates(changes).Error; err != nil {
 			if isDuplicate(err) {
 				return models.InvalidField("username", "is taken")
@@ -384,6 +385,9 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 		}
 		if err := tx.Where("member_id = ?", id).Delete(&models.MemberRole{}).Error; err != nil {
 			return dbError("set roles", err)
+		}
+		if err := bumpAuthRev(tx, id); err != nil {
+			return err
 		}
 		if len(rows) > 0 {
 			if err := tx.Create(&rows).Error; err != nil {

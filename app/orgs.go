@@ -212,6 +212,11 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 			}
 			return dbError("update org", err)
 		}
+		// Names and paths of this subtree show in /me and decide scopes: members who
+		// depend on it must be read again.
+		if err := bumpAuthRevUnder(tx, org.Path); err != nil {
+			return err
+		}
 		return writeAudit(tx, &a.ID, &org.ID, "org.updated", "org", org.ID, before, org)
 	})
 	return org, err

@@ -296,10 +296,22 @@ func TestRolesAndStatusTakeEffectAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
 	e.get("/api/v1/members", tr.secT).want(200)
+	e.get("/api/v1/members", tr.secT).want(200) // now the server has the roles cached
 	// Removing the secretary's role stops the very same token at once.
 	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.sec), e.adminT, []any{}).want(200)
 	e.get("/api/v1/members", tr.secT).want(403)
 	e.get("/api/v1/me", tr.secT).want(200)
+	// Granting it back works at once too, and so does an import that moves a member.
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.sec), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.b1}}).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.secT).want(200)
+	e.importFile(e.adminT, "move.csv", []byte(fmt.Sprintf("member_no,name,branch\nS001,陈书记,%d\n", tr.b2))).want(200)
+	var moved struct {
+		BranchID int64 `json:"branch_id"`
+	}
+	e.get("/api/v1/me", tr.secT).want(200).decode(&moved)
+	if moved.BranchID != tr.b2 {
+		t.Fatalf("after the import the secretary is in branch %d, want %d", moved.BranchID, tr.b2)
+	}
 
 	// Disabling a member ends their access and their refresh tokens.
 	var pair app.TokenPair

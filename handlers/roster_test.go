@@ -141,12 +141,29 @@ func TestOrgTree(t *testing.T) {
 	var sub models.Org
 	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": e.rootID, "kind": "committee", "name": "二级党委"}).want(201).decode(&sub)
 
-	// Move b3 under gb1: its members move into gb1's subtree with it.
-	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b3), e.adminT, map[string]any{"parent_id": tr.gb1, "name": "机关第二党支部"}).want(200)
+	// Move b3 under gb1: its members move into gb1's subtree with it, at once for a
+	// secretary of gb1 whose roles the server has already read.
 	var gbSec models.Member
 	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b1}).want(201).decode(&gbSec)
 	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
-	e.get(fmt.Sprintf("/api/v1/members/%d", tr.carol), e.tokenFor(gbSec.ID)).want(200)
+	gbSecT := e.tokenFor(gbSec.ID)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.carol), gbSecT).want(404)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.carol), gbSecT).want(404)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b3), e.adminT, map[string]any{"parent_id": tr.gb1, "name": "机关第二党支部"}).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.carol), gbSecT).want(200)
+	// A renamed branch shows in /me at the next request.
+	var me struct {
+		Branch struct{ Name string } `json:"branch"`
+	}
+	e.get("/api/v1/me", tr.carT).want(200).decode(&me)
+	if me.Branch.Name != "机关第二党支部" {
+		t.Fatalf("carol's branch is %q after the rename", me.Branch.Name)
+	}
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b3), e.adminT, map[string]any{"name": "机关第三党支部"}).want(200)
+	e.get("/api/v1/me", tr.carT).want(200).decode(&me)
+	if me.Branch.Name != "机关第三党支部" {
+		t.Fatalf("carol's branch is %q after the second rename", me.Branch.Name)
+	}
 	// No cycles, and no moving the root.
 	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.gb1), e.adminT, map[string]any{"parent_id": tr.b1}).want(422)
 	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", e.rootID), e.adminT, map[string]any{"parent_id": sub.ID}).want(422)

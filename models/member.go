@@ -23,6 +23,7 @@ type Member struct {
 	Username     *string      `json:"username,omitempty"`
 	PasswordHash *string      `json:"-"`
 	WechatOpenID *string      `gorm:"column:wechat_openid" json:"-"`
+	AuthRev      int64        `json:"-"`
 	CreatedAt    time.Time    `json:"created_at"`
 	UpdatedAt    time.Time    `json:"updated_at"`
 }

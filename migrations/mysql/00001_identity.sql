@@ -1,4 +1,6 @@
 -- Identity: the org tree, the roster, roles, invite codes, refresh tokens and the audit log.
+-- members.auth_rev changes whenever what a member may do changes (roles, status, branch,
+-- or an org they depend on); servers cache the caller's roles keyed by it.
 -- +goose Up
 CREATE TABLE orgs (
   id         BIGINT       NOT NULL AUTO_INCREMENT,
@@ -25,6 +27,7 @@ CREATE TABLE members (
   username      VARCHAR(64)  NULL,
   password_hash VARCHAR(100) NULL,
   wechat_openid VARCHAR(128) NULL,
+  auth_rev      BIGINT       NOT NULL DEFAULT 0,
   created_at    DATETIME(6)  NOT NULL,
   updated_at    DATETIME(6)  NOT NULL,
   PRIMARY KEY (id),
