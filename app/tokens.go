@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -45,23 +46,39 @@ type Tokens struct {
 	parser     *jwt.Parser
 	bindParser *jwt.Parser
 	now        func() time.Time
+	verified   verifiedTokens
 }
+
+// verifiedTokens remembers access tokens whose signature and claims were checked, until
+// they expire: parsing a JWT (HMAC and two JSON decodes) is the largest CPU cost of an
+// authenticated request. A token is a fixed string, so a hit is exactly the token that
+// was verified; expiry is still checked on every hit.
+type verifiedTokens struct {
+	mu sync.RWMutex
+	m  map[string]verifiedToken
+}
+
+type verifiedToken struct {
+	memberID int64
+	exp      time.Time
+}
+
+const maxVerifiedTokens = 20_000
 
 // NewTokens returns a Tokens signing with key.
 func NewTokens(db *DB, key []byte, accessTTL, refreshTTL time.Duration) *Tokens {
+	t := &Tokens{db: db, key: key, accessTTL: accessTTL, refreshTTL: refreshTTL, now: time.Now}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(tokenIssuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(30 * time.Second),
+		jwt.WithTimeFunc(func() time.Time { return t.now() }),
 	}
-	return &Tokens{
-		db: db, key: key, accessTTL: accessTTL, refreshTTL: refreshTTL,
-		parser:     jwt.NewParser(append(opts, jwt.WithAudience(audienceAccess))...),
-		bindParser: jwt.NewParser(append(opts, jwt.WithAudience(audienceBind))...),
-		now:        time.Now,
-	}
+	t.parser = jwt.NewParser(append(opts, jwt.WithAudience(audienceAccess))...)
+	t.bindParser = jwt.NewParser(append(opts, jwt.WithAudience(audienceBind))...)
+	return t
 }
 
 func (t *Tokens) sign(subject, audience string, ttl time.Duration) (string, error) {
@@ -90,6 +107,13 @@ func (t *Tokens) ParseAccess(s string) (int64, error) {
 	if len(s) == 0 || len(s) > maxTokenLen {
 		return 0, errBadToken
 	}
+	now := t.now()
+	t.verified.mu.RLock()
+	v, ok := t.verified.m[s]
+	t.verified.mu.RUnlock()
+	if ok && now.Before(v.exp) {
+		return v.memberID, nil
+	}
 	var claims jwt.RegisteredClaims
 	if _, err := t.parser.ParseWithClaims(s, &claims, t.keyFunc); err != nil {
 		return 0, errBadToken
@@ -98,6 +122,13 @@ func (t *Tokens) ParseAccess(s string) (int64, error) {
 	if err != nil || id <= 0 {
 		return 0, errBadToken
 	}
+	// Remember it until its expiry (the parser's leeway is not extended to hits).
+	t.verified.mu.Lock()
+	if len(t.verified.m) >= maxVerifiedTokens || t.verified.m == nil {
+		t.verified.m = make(map[string]verifiedToken, 1024)
+	}
+	t.verified.m[s] = verifiedToken{memberID: id, exp: claims.ExpiresAt.Time}
+	t.verified.mu.Unlock()
 	return id, nil
 }
 
