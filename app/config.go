@@ -35,6 +35,7 @@ type Config struct {
 	RefreshTTL     time.Duration
 	InviteTTL      time.Duration
 	DBWait         time.Duration
+	DBMaxConns     int
 	WechatTimeout  time.Duration
 	// Log-in attempts allowed per username and per client IP: N per Per.
 	LoginPerUser RateLimit
@@ -99,6 +100,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst <= 0 {
 				return c, fmt.Errorf("config: %s must be a positive duration such as 15m", d.key)
 			}
+		}
+	}
+	if v := getenv("LEDGER_DB_MAX_CONNS"); v != "" {
+		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
+			return c, errors.New("config: LEDGER_DB_MAX_CONNS must be a whole number from 1 to 1000")
 		}
 	}
 	if c.LoginPerUser, err = parseRate(get("LEDGER_LOGIN_LIMIT_USER", "5/1m")); err != nil {

@@ -36,9 +36,21 @@ type DB struct {
 	sqlR   *sql.DB
 }
 
-// OpenDB opens the database of the given driver ("sqlite" or "mysql"). For SQLite the DSN
-// is a file path whose folder is created if needed.
+// OpenDB opens the database of the given driver ("sqlite" or "mysql") with the default
+// pool size. For SQLite the DSN is a file path whose folder is created if needed.
 func OpenDB(ctx context.Context, driver, dsn string) (*DB, error) {
+	return OpenDBPool(ctx, driver, dsn, 0)
+}
+
+// DefaultMaxConns is the MySQL pool size when none is configured.
+const DefaultMaxConns = 32
+
+// OpenDBPool is OpenDB with a MySQL pool of maxConns connections (0: DefaultMaxConns);
+// idle connections are kept up to the same number, so bursts don't reconnect.
+func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, error) {
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
 	cfg := &gorm.Config{
 		SkipDefaultTransaction: true,
 		PrepareStmt:            true,
@@ -82,8 +94,8 @@ func OpenDB(ctx context.Context, driver, dsn string) (*DB, error) {
 			return nil, fmt.Errorf("open db: %w", err)
 		}
 		d.sqlW = sql.OpenDB(connector)
-		d.sqlW.SetMaxOpenConns(32)
-		d.sqlW.SetMaxIdleConns(32)
+		d.sqlW.SetMaxOpenConns(maxConns)
+		d.sqlW.SetMaxIdleConns(maxConns)
 		d.sqlW.SetConnMaxLifetime(10 * time.Minute)
 		d.sqlR = d.sqlW
 		if d.W, err = gorm.Open(gormmysql.New(gormmysql.Config{Conn: d.sqlW}), cfg); err != nil {
