@@ -5,17 +5,28 @@ import (
 	"log/slog"
 )
 
-type loggerKey struct{}
+type requestIDKey struct{}
 
-// WithLogger returns ctx carrying l (the request's logger, with its request id).
-func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, l)
+// WithRequestID returns ctx carrying the id of the request it serves.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
-// Logger returns the logger carried by ctx, or the default logger.
-func Logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+// requestIDHandler adds the request id of the context to every record logged with one
+// (log.InfoContext(ctx, …)), so that no per-request logger has to be built.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
 	}
-	return slog.Default()
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }

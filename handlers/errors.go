@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"partyledger/app"
 	"partyledger/models"
 )
 
@@ -63,17 +62,17 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &fe):
 		me = fromFiber(fe)
 	}
-	log := app.Logger(c.UserContext())
+	ctx := c.UserContext()
 	status, ok := 0, false
 	if me != nil {
 		status, ok = statusOf[me.Code]
 	}
 	if me == nil || !ok || status == fiber.StatusInternalServerError {
-		log.Error("request failed", "err", err.Error(), "method", c.Method(), "route", routeLabel(c))
+		s.Log.ErrorContext(ctx, "request failed", "err", err.Error(), "method", c.Method(), "route", routeLabel(c))
 		me = &models.Error{Code: models.EInternal, Message: "something went wrong on our side; it has been logged"}
 		status = fiber.StatusInternalServerError
 	} else if status >= 500 {
-		log.Warn("request failed", "code", me.Code, "err", err.Error(), "route", routeLabel(c))
+		s.Log.WarnContext(ctx, "request failed", "code", me.Code, "err", err.Error(), "route", routeLabel(c))
 	}
 	if me.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(me.RetryAfter))

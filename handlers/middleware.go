@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"regexp"
@@ -70,8 +71,8 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 	c.Set(fiber.HeaderXRequestID, rid)
 	ip := s.clientIP(c)
 	c.Locals(keyClientIP, ip)
-	log := s.Log.With("request_id", rid)
-	c.SetUserContext(app.WithLogger(c.UserContext(), log))
+	ctx := app.WithRequestID(c.UserContext(), rid)
+	c.SetUserContext(ctx)
 	s.metrics.inFlight.Inc()
 	defer func() {
 		if p := recover(); p != nil {
@@ -91,7 +92,8 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 		elapsed := time.Since(start)
 		s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 		s.metrics.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
-		log.Info("request", "method", method, "route", route, "status", status, "ms", float64(elapsed.Microseconds())/1000, "ip", ip)
+		s.Log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+			slog.Float64("ms", float64(elapsed.Microseconds())/1000), slog.String("ip", ip))
 	}()
 	if err = c.Next(); err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {

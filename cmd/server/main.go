@@ -67,7 +67,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(stdout, cfg.LogLevel)
+	logw := app.NewLogWriter(stdout, 100*time.Millisecond)
+	defer logw.Close()
+	log := app.NewLogger(logw, cfg.LogLevel)
 	db, err := openWithRetry(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -100,6 +102,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "driver", cfg.DBDriver, "startup_ms", time.Since(start).Milliseconds())
+	logw.Flush()
 
 	served := make(chan error, 1)
 	go func() { served <- f.Listener(ln) }()
@@ -121,7 +124,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 func openWithRetry(ctx context.Context, cfg app.Config, log *slog.Logger) (*app.DB, error) {
 	deadline := time.Now().Add(cfg.DBWait)
 	for {
-		db, err := app.OpenDB(ctx, cfg.DBDriver, cfg.DBDSN)
+		db, err := app.OpenDBPool(ctx, cfg.DBDriver, cfg.DBDSN, cfg.DBMaxConns)
 		if err == nil {
 			return db, nil
 		}
