@@ -10,6 +10,7 @@ fi
 mkdir -p bin
 CGO_ENABLED=0 go build -o bin/server ./cmd/server
 go build -o bin/bench-identity ./bench/identity
+go build -o bin/ping ./bench/ping
 if [ "$which" = sqlite ] || [ "$which" = all ]; then
   bin/bench-identity -driver sqlite
 fi

@@ -33,10 +33,12 @@ import (
 
 var (
 	serverBin = flag.String("server", "bin/server", "the server binary")
+	pingBin   = flag.String("ping", "bin/ping", "a bare Fiber ping server, the HTTP ceiling")
 	driver    = flag.String("driver", "sqlite", "sqlite or mysql")
 	mysqlDSN  = flag.String("mysql", os.Getenv("LEDGER_TEST_MYSQL_DSN"), "MySQL server DSN without a database")
 	duration  = flag.Duration("d", 10*time.Second, "length of each load run")
 	conns     = flag.Int("c", 64, "connections")
+	extraEnv  = flag.String("env", "", "extra server environment, KEY=VALUE,KEY=VALUE")
 )
 
 func main() {
@@ -191,6 +193,11 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 	env := map[string]string{"LEDGER_JWT_SECRET": "bench-signing-key-0123456789abcdef0123"}
+	for _, kv := range strings.Split(*extraEnv, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
 	var dsn, dbName string
 	if *driver == "mysql" {
 		if *mysqlDSN == "" {
@@ -264,6 +271,24 @@ func run() error {
 		return fmt.Errorf("demo login failed")
 	}
 
+	pingAddr := freeAddr()
+	ping := exec.Command(*pingBin, pingAddr)
+	if err := ping.Start(); err != nil {
+		return err
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", pingAddr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	bare, err := wrk("http://"+pingAddr+"/ping", "")
+	ping.Process.Kill()
+	ping.Wait()
+	if err != nil {
+		return err
+	}
 	health, err := wrk("http://"+s.addr+"/healthz", "")
 	if err != nil {
 		return err
@@ -289,8 +314,9 @@ func run() error {
 		return err
 	}
 
-	fmt.Printf("| GET /healthz | %.0f req/s (p50 %s, p99 %s)%s |\n", health.rps, health.p50, health.p99, errs(health))
-	fmt.Printf("| GET /me (JWT + one query for member, branch and roles) | %.0f req/s (p50 %s, p99 %s)%s |\n", me.rps, me.p50, me.p99, errs(me))
+	fmt.Printf("| bare Fiber JSON ping (the HTTP ceiling today) | %.0f req/s (p50 %s, p99 %s)%s |\n", bare.rps, bare.p50, bare.p99, errs(bare))
+	fmt.Printf("| GET /healthz (all middleware: request id, access log, metrics) | %.0f req/s (p50 %s, p99 %s)%s |\n", health.rps, health.p50, health.p99, errs(health))
+	fmt.Printf("| GET /me (JWT, one primary-key query, cached roles) | %.0f req/s (p50 %s, p99 %s)%s |\n", me.rps, me.p50, me.p99, errs(me))
 	fmt.Printf("| plain primary-key select loop, same driver, %d goroutines | %.0f selects/s |\n", *conns, loop)
 	fmt.Printf("| /me as a share of /healthz | %.0f%% |\n", 100*me.rps/health.rps)
 	fmt.Printf("| /me as a share of the select loop | %.0f%% |\n", 100*me.rps/loop)
