@@ -303,8 +303,17 @@ type RoleInput struct {
 	OrgID int64       `json:"org_id" validate:"required,gt=0"`
 }
 
-// Roles returns a member's explicit roles with their orgs.
-func (s *Members) Roles(ctx context.Context, db *gorm.DB, id int64) ([]Grant, error) {
+// ListRoles returns the explicit roles of a member the actor may read (see Get).
+// Returns ENotFound.
+func (s *Members) ListRoles(ctx context.Context, a *Actor, id int64) ([]Grant, error) {
+	if _, err := s.Get(ctx, a, id); err != nil {
+		return nil, err
+	}
+	return s.roles(ctx, s.db.R, id)
+}
+
+// roles returns a member's explicit roles with their orgs, read through db.
+func (s *Members) roles(ctx context.Context, db *gorm.DB, id int64) ([]Grant, error) {
 	var rows []struct {
 		Role    models.Role
 		OrgID   int64
@@ -352,7 +361,7 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 		if err != nil || !a.CanAny(m.BranchPath, staffRoles...) {
 			return errMemberNotFound
 		}
-		before, err := s.Roles(ctx, tx, id)
+		before, err := s.roles(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -394,7 +403,7 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 				return dbError("set roles", err)
 			}
 		}
-		if out, err = s.Roles(ctx, tx, id); err != nil {
+		if out, err = s.roles(ctx, tx, id); err != nil {
 			return err
 		}
 		return writeAudit(tx, &a.ID, &m.BranchID, "member.roles_set", "member", id, before, out)

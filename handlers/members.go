@@ -109,10 +109,7 @@ func (s *Server) getRoles(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Members.Get(c.UserContext(), actor(c), id); err != nil {
-		return err
-	}
-	roles, err := s.Members.Roles(c.UserContext(), s.DB.R, id)
+	roles, err := s.Members.ListRoles(c.UserContext(), actor(c), id)
 	if err != nil {
 		return err
 	}
