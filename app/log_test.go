@@ -1,26 +1,17 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"partyledger/app"
+	"partyledger/app/apptest"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestLogWriterFlushesOnTimeAndClose(t *testing.T) {
-	var out syncBuf
+	var out apptest.Buffer
 	w := app.NewLogWriter(&out, 20*time.Millisecond)
 	log := app.NewLogger(w, "info")
 	log.InfoContext(app.WithRequestID(context.Background(), "rid-12345678"), "hello")

@@ -36,24 +36,6 @@ const (
 	adminPass    = "correct horse battery"
 )
 
-// lockedBuffer collects log output from concurrent requests.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // fakeWechat answers jscode2session by code: "ok-<openid>" succeeds, "err-<n>" returns
 // errcode n, "textplain" returns a non-JSON text body, "http500" a server error,
 // "slow" answers after the client's timeout.
@@ -107,7 +89,7 @@ type testEnv struct {
 	svc    *app.Services
 	f      *fiber.App
 	wx     *fakeWechat
-	logs   *lockedBuffer
+	logs   *apptest.Buffer
 	router routers.Router
 	ready  atomic.Pointer[error]
 	rootID int64
@@ -141,7 +123,7 @@ func openapiRouter(t *testing.T) routers.Router {
 // newEnv starts a fresh service. env overrides configuration variables.
 func newEnv(t *testing.T, env map[string]string) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, wx: newFakeWechat(t), logs: &lockedBuffer{}, router: openapiRouter(t)}
+	e := &testEnv{t: t, wx: newFakeWechat(t), logs: &apptest.Buffer{}, router: openapiRouter(t)}
 	vars := map[string]string{
 		"LEDGER_DATA_DIR":        t.TempDir(),
 		"LEDGER_JWT_SECRET":      "test-signing-key-0123456789abcdef0123456789",

@@ -19,14 +19,6 @@ import (
 	"partyledger/app/apptest"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,7 +30,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs run() as main would and waits for /readyz.
-func startServer(t *testing.T, vars map[string]string) (addr string, stop func() error, logs *syncBuf) {
+func startServer(t *testing.T, vars map[string]string) (addr string, stop func() error, logs *apptest.Buffer) {
 	t.Helper()
 	addr = freeAddr(t)
 	vars["LEDGER_ADDR"] = addr
@@ -50,7 +42,7 @@ func startServer(t *testing.T, vars map[string]string) (addr string, stop func()
 		vars["LEDGER_DB_DSN"] = apptest.CreateMySQLDatabase(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuf{}
+	logs = &apptest.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, func(k string) string { return vars[k] }, logs) }()
 	deadline := time.Now().Add(20 * time.Second)
