@@ -237,12 +237,21 @@ func isDuplicate(err error) bool {
 	return errors.As(err, &myErr) && myErr.Number == 1062
 }
 
+// unavailableMySQL are the server's answers that mean "not now" rather than "wrong
+// statement": too many connections (1040, 1203), access denied while connecting (1045,
+// as during a credential rotation or failover), shutdown in progress (1053), the
+// account locked (MySQL 3118, MariaDB 4151), the connection or query killed (1927, 1317).
+var unavailableMySQL = map[uint16]bool{1040: true, 1045: true, 1053: true, 1203: true, 1317: true, 1927: true, 3118: true, 4151: true}
+
 // isUnavailable reports whether err means the database cannot be reached right now
 // rather than that the statement was wrong.
 func isUnavailable(err error) bool {
 	var netErr net.Error
 	var sqliteErr interface{ Code() int }
+	var myErr *mysql.MySQLError
 	switch {
+	case errors.As(err, &myErr):
+		return unavailableMySQL[myErr.Number]
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
 		errors.Is(err, sql.ErrConnDone), errors.Is(err, context.DeadlineExceeded):
 		return true

@@ -56,7 +56,7 @@ fi
 mariadb --defaults-file="$cnf" -uroot <<SQL
 CREATE DATABASE IF NOT EXISTS ledger CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE USER IF NOT EXISTS 'ledger'@'127.0.0.1' IDENTIFIED BY 'ledger';
-GRANT ALL PRIVILEGES ON *.* TO 'ledger'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'ledger'@'127.0.0.1' WITH GRANT OPTION;
 FLUSH PRIVILEGES;
 SQL
 log "ready on 127.0.0.1:$port"
