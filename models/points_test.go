@@ -1,0 +1,56 @@
+package models
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestPoints(t *testing.T) {
+	good := map[string]Points{"0": 0, "2": 20, "0.5": 5, "-1.5": -15, "10": 100, "1.0": 10, "3.50": 35, "1000000": 10_000_000}
+	for in, want := range good {
+		got, err := ParsePoints(in)
+		if err != nil || got != want {
+			t.Errorf("ParsePoints(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-", ".5", "1.", "1.25", "1e1", "0x10", "1,5", "abc", "1000001", "99999999999999999999", "1.55", " 1", "+1", "--1"} {
+		if _, err := ParsePoints(in); err == nil {
+			t.Errorf("ParsePoints(%q) accepted", in)
+		}
+	}
+	for p, want := range map[Points]string{0: "0", 5: "0.5", 20: "2", -15: "-1.5", 123: "12.3", -5: "-0.5"} {
+		if p.String() != want {
+			t.Errorf("%d formats as %q, want %q", p, p.String(), want)
+		}
+		var back Points
+		if err := json.Unmarshal([]byte(p.String()), &back); err != nil || back != p {
+			t.Errorf("round trip of %d: %d %v", p, back, err)
+		}
+	}
+}
+
+func TestPeriodsAndDates(t *testing.T) {
+	for _, s := range []string{"2026-02-30", "2026-13-01", "26-01-01", "2026-1-1", "1999-12-31"} {
+		if _, err := ParseDate(s); err == nil {
+			t.Errorf("ParseDate(%q) accepted", s)
+		}
+	}
+	d, err := ParseDate("2024-02-29")
+	if err != nil || d.Period() != "2024-02" {
+		t.Fatalf("leap day: %v %v", d, err)
+	}
+	for _, s := range []string{"2026-00", "2026-13", "2026-1", "abcd-ef"} {
+		if _, err := ParsePeriod(s); err == nil {
+			t.Errorf("ParsePeriod(%q) accepted", s)
+		}
+	}
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	// 16:30 UTC on 31 January is already 1 February in Shanghai.
+	if p := PeriodOf(time.Date(2026, 1, 31, 16, 30, 0, 0, time.UTC), sh); p != "2026-02" {
+		t.Fatalf("period %s", p)
+	}
+	if d := Today(time.Date(2026, 1, 31, 16, 30, 0, 0, time.UTC), sh); d != "2026-02-01" {
+		t.Fatalf("today %s", d)
+	}
+}
