@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -34,4 +35,32 @@ func auditRecord(actorID, orgID *int64, action, entity string, entityID int64, b
 	}
 	return models.AuditRecord{ActorID: actorID, OrgID: orgID, Action: action, Entity: entity, EntityID: entityID,
 		Before: string(b), After: string(a), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}, nil
+}
+
+// Audit reads the audit log.
+type Audit struct{ db *DB }
+
+// NewAudit returns the audit log reader.
+func NewAudit(db *DB) *Audit { return &Audit{db: db} }
+
+// List returns the audit records of an org subtree the actor administers, oldest first,
+// optionally since a time. Returns EForbidden, EInvalid or ENotFound.
+func (s *Audit) List(ctx context.Context, a *Actor, orgID int64, since *time.Time, p Page) (List[models.AuditRecord], error) {
+	if len(a.Scopes(models.RoleAdmin)) == 0 {
+		return List[models.AuditRecord]{}, models.Errorf(models.EForbidden, "only admins read the audit log")
+	}
+	o, err := getOrg(ctx, s.db.R, orgID)
+	if err != nil || !a.Can(models.RoleAdmin, o.Path) {
+		return List[models.AuditRecord]{}, errOrgNotFound
+	}
+	q := s.db.R.WithContext(ctx).Table("audit_log").Select("audit_log.*").Joins("JOIN orgs ON orgs.id = audit_log.org_id").
+		Where("orgs.path LIKE ?", o.Path+"%").Where("audit_log.id > ?", p.After)
+	if since != nil {
+		q = q.Where("audit_log.created_at >= ?", since.UTC())
+	}
+	var rows []models.AuditRecord
+	if err := q.Order("audit_log.id").Limit(p.Limit + 1).Find(&rows).Error; err != nil {
+		return List[models.AuditRecord]{}, dbError("list audit", err)
+	}
+	return pageOf(rows, p.Limit, func(r models.AuditRecord) int64 { return r.ID }), nil
 }

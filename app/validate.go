@@ -104,3 +104,5 @@ func fieldMessage(fe validator.FieldError) string {
 	}
 	return "is invalid (" + fe.Tag() + ")"
 }
+
+var ruleCodeRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`)

@@ -9,6 +9,9 @@ type Services struct {
 	Identity *Identity
 	Orgs     *Orgs
 	Members  *Members
+	Ledger   *Ledger
+	Rules    *Rules
+	Audit    *Audit
 }
 
 // NewServices wires the use cases. wechat may be nil, in which case the WeChat client
@@ -22,5 +25,8 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 		Identity: NewIdentity(db, tokens, wechat, cfg.Demo, cfg.LoginPerUser, cfg.LoginPerIP, log),
 		Orgs:     NewOrgs(db),
 		Members:  NewMembers(db, cfg.InviteTTL),
+		Ledger:   NewLedger(db, cfg.Location),
+		Rules:    NewRules(db),
+		Audit:    NewAudit(db),
 	}
 }

@@ -148,7 +148,7 @@ func newEnv(t *testing.T, env map[string]string) *testEnv {
 		t.Fatal(err)
 	}
 	e.svc = app.NewServices(cfg, e.db, nil, log)
-	e.f = handlers.New(handlers.Deps{DB: e.db, Identity: e.svc.Identity, Orgs: e.svc.Orgs, Members: e.svc.Members, Log: log,
+	e.f = handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: log,
 		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			if p := e.ready.Load(); p != nil {

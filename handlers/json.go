@@ -53,6 +53,9 @@ func jsonError(err error) error {
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return models.Errorf(models.EMalformed, "the body is not valid JSON")
 	case errors.As(err, &typ):
+		if typ.Type == reflect.TypeFor[models.Points]() {
+			return models.InvalidField(typ.Field, models.ErrPointsFormat.Error())
+		}
 		if typ.Field == "" {
 			return models.Errorf(models.EMalformed, "the body must be a JSON %s", kindName(typ.Type))
 		}

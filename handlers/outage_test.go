@@ -72,7 +72,7 @@ func TestReadinessFollowsARealOutage(t *testing.T) {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	e.f = handlers.New(handlers.Deps{DB: db, Identity: svc.Identity, Orgs: svc.Orgs, Members: svc.Members, Log: log, Registry: prometheus.NewRegistry()})
+	e.f = handlers.New(handlers.Deps{DB: db, Services: svc, Log: log, Registry: prometheus.NewRegistry()})
 	var adminID int64
 	db.R.Raw("SELECT id FROM members WHERE username = ?", adminUser).Scan(&adminID)
 	token := e.tokenFor(adminID)

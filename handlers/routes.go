@@ -30,4 +30,15 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/members/:id/invite", s.auth, s.inviteMember)
 	f.Get(v1+"/members/:id/roles", s.auth, s.getRoles)
 	f.Put(v1+"/members/:id/roles", s.auth, s.setRoles)
+	f.Get(v1+"/members/:id/entries", s.auth, s.listEntries)
+
+	f.Get(v1+"/rules", s.auth, s.listRules)
+	f.Post(v1+"/rules", s.auth, s.createRule)
+	f.Patch(v1+"/rules/:code", s.auth, s.updateRule)
+
+	f.Post(v1+"/entries", s.auth, s.createEntry)
+	f.Post(v1+"/entries/:id/reverse", s.auth, s.reverseEntry)
+	f.Post(v1+"/periods/:period/close", s.auth, s.closePeriod)
+	f.Post(v1+"/periods/:period/reopen", s.auth, s.reopenPeriod)
+	f.Get(v1+"/audit", s.auth, s.listAudit)
 }

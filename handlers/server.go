@@ -17,10 +17,8 @@ import (
 
 // Deps is everything the HTTP layer needs.
 type Deps struct {
-	DB             *app.DB
-	Identity       *app.Identity
-	Orgs           *app.Orgs
-	Members        *app.Members
+	DB *app.DB
+	*app.Services
 	Log            *slog.Logger
 	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
 	TrustedProxies []netip.Prefix       // peers whose X-Forwarded-For is believed

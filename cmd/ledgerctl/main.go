@@ -27,6 +27,8 @@ Commands:
                   LEDGER_ADMIN_USERNAME/LEDGER_ADMIN_PASSWORD, or the demo data with LEDGER_DEMO=1
   import FILE     import a roster (CSV or XLSX; columns member_no/党员编号, name/姓名,
                   branch/支部, optional group/党小组 and status/状态), all or nothing
+  verify          recompute every running total from the entries and check every member's
+                  hash chain; exits 1 naming the first mismatch
 
 The database comes from LEDGER_DB_DRIVER and LEDGER_DB_DSN, as for the server.
 `
@@ -81,6 +83,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		for _, l := range logins {
 			fmt.Fprintf(stdout, "%-60s %s\n", l.Who, l.Code)
 		}
+		return nil
+	case "verify":
+		rep, err := app.Verify(ctx, db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "verified %d entries of %d members: chains unbroken, totals agree\n", rep.Entries, rep.Members)
 		return nil
 	case "import":
 		if len(rest) != 1 {

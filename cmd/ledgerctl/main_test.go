@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"partyledger/app"
 	"partyledger/app/apptest"
@@ -83,5 +84,44 @@ func TestMigrateSeedImport(t *testing.T) {
 	}
 	if _, _, err := ctl(t, vars, false, "frobnicate"); err == nil {
 		t.Fatal("an unknown command succeeded")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	vars := testEnv(t)
+	if _, _, err := ctl(t, vars, false, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := app.LoadConfig(func(k string) string { return vars[k] })
+	db, err := app.OpenDB(context.Background(), cfg.DBDriver, cfg.DBDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	sys, _ := app.SystemActor(ctx, db)
+	root := sys.Grants[0].OrgID
+	branch, err := app.NewOrgs(db).Create(ctx, sys, app.OrgInput{ParentID: &root, Kind: models.KindBranch, Name: "教工第一党支部"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := app.NewMembers(db, time.Hour).Create(ctx, sys, app.MemberInput{MemberNo: "V1", Name: "王五", BranchID: branch.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := app.NewLedger(db, cfg.Location)
+	day := time.Now().In(cfg.Location).Format("2006-01-02")
+	for i := 0; i < 3; i++ {
+		if _, err := ledger.Manual(ctx, sys, app.ManualInput{MemberID: m.ID, RuleCode: "adjust.bonus", Points: 10, Reason: "r", OccurredOn: day}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err := ctl(t, vars, false, "verify")
+	if err != nil || !strings.Contains(out, "verified 3 entries of 1 members") {
+		t.Fatalf("verify: %q %v", out, err)
+	}
+	db.W.Exec("UPDATE entries SET reason = 'tampered' WHERE seq = 2")
+	if _, _, err := ctl(t, vars, false, "verify"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("member %d", m.ID)) {
+		t.Fatalf("a tampered ledger verified: %v", err)
 	}
 }

@@ -88,7 +88,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	svc := app.NewServices(cfg, db, nil, log)
 	f := handlers.New(handlers.Deps{
-		DB: db, Identity: svc.Identity, Orgs: svc.Orgs, Members: svc.Members, Log: log,
+		DB: db, Services: svc, Log: log,
 		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)

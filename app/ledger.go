@@ -1,0 +1,394 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"partyledger/models"
+)
+
+// GenesisHash is the PrevHash of a member's first entry.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Ledger appends entries and answers for them: manual bonuses and deductions,
+// reversals, the entry list, and closed months.
+type Ledger struct {
+	db  *DB
+	loc *time.Location
+	now func() time.Time
+}
+
+// NewLedger returns the ledger use cases; months begin in loc.
+func NewLedger(db *DB, loc *time.Location) *Ledger {
+	return &Ledger{db: db, loc: loc, now: time.Now}
+}
+
+// writeTx runs fn in a transaction for ledger writes. On MySQL it reads committed data:
+// once a transaction holds a member's chain head, what it reads next (totals, caps) is
+// what the transactions before it committed, not a snapshot from before it waited.
+func (d *DB) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if d.Driver == "mysql" {
+		return d.W.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
+	return d.W.WithContext(ctx).Transaction(fn)
+}
+
+// entryInput is a new entry before the chain gives it a place.
+type entryInput struct {
+	MemberID   int64
+	BranchID   int64
+	Rule       models.Rule
+	OccurredOn models.Date
+	Points     models.Points
+	Source     string
+	ClaimID    *int64
+	ReversesID *int64
+	Reason     string
+	ActorID    *int64
+}
+
+// lockMember makes tx the only writer of memberID's ledger until it ends and returns the
+// member's chain head. Every ledger write of a member begins here, so caps and totals
+// read after it are current; writers of different members never wait for each other.
+func lockMember(tx *gorm.DB, memberID int64) (models.MemberChain, error) {
+	head := models.MemberChain{MemberID: memberID, Seq: 0, LastHash: GenesisHash}
+	err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "member_id"}},
+		DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("seq")})}).Create(&head).Error
+	if err != nil {
+		return head, dbError("lock member", err)
+	}
+	// The upsert locks the head row on MySQL (INSERT … ON DUPLICATE KEY UPDATE takes an
+	// exclusive lock on the row it meets); SQLite has one writer anyway.
+	if err := tx.Where("member_id = ?", memberID).Take(&head).Error; err != nil {
+		return head, dbError("lock member", err)
+	}
+	return head, nil
+}
+
+// appendEntry writes one entry in tx, which must hold the member (lockMember) and have
+// checked that the month is open: the entry takes the next place in the member's hash
+// chain, and the running totals move with it.
+func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.Time) (models.Entry, error) {
+	if in.ActorID != nil && *in.ActorID == 0 {
+		in.ActorID = nil // the command line (SystemActor)
+	}
+	e := models.Entry{
+		MemberID: in.MemberID, BranchID: in.BranchID, RuleCode: in.Rule.Code, RuleVersion: in.Rule.Version,
+		Category: in.Rule.Category, Period: in.OccurredOn.Period(), OccurredOn: in.OccurredOn, Points: in.Points,
+		Source: in.Source, ClaimID: in.ClaimID, ReversesID: in.ReversesID, Reason: in.Reason, ActorID: in.ActorID,
+		Seq: head.Seq + 1, PrevHash: head.LastHash, CreatedAt: now.UTC().Truncate(time.Microsecond),
+	}
+	e.Hash = EntryHash(e)
+	if err := tx.Create(&e).Error; err != nil {
+		if isDuplicate(err) {
+			return e, models.Errorf(models.EConflict, "this has been recorded already")
+		}
+		return e, dbError("append entry", err)
+	}
+	if err := tx.Model(&models.MemberChain{}).Where("member_id = ?", e.MemberID).
+		Updates(map[string]any{"seq": e.Seq, "last_hash": e.Hash}).Error; err != nil {
+		return e, dbError("append entry", err)
+	}
+	head.Seq, head.LastHash = e.Seq, e.Hash
+	add := func(row any, cols ...string) error {
+		cc := make([]clause.Column, len(cols))
+		for i, c := range cols {
+			cc[i] = clause.Column{Name: c}
+		}
+		return tx.Clauses(clause.OnConflict{Columns: cc,
+			DoUpdates: clause.Assignments(map[string]any{"points": gorm.Expr("points + ?", int64(e.Points))})}).Create(row).Error
+	}
+	if err := add(&models.MemberTotal{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Category: e.Category, Points: e.Points},
+		"member_id", "period", "branch_id", "category"); err != nil {
+		return e, dbError("append entry: totals", err)
+	}
+	if err := add(&models.RuleTotal{MemberID: e.MemberID, Period: e.Period, RuleCode: e.RuleCode, Points: e.Points},
+		"member_id", "period", "rule_code"); err != nil {
+		return e, dbError("append entry: rule totals", err)
+	}
+	return e, nil
+}
+
+// EntryHash is the SHA-256 of an entry's content and its PrevHash. Times are in UTC to
+// the microsecond, as both databases store them.
+func EntryHash(e models.Entry) string {
+	opt := func(p *int64) string {
+		if p == nil {
+			return "-"
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	s := strings.Join([]string{
+		strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.MemberID, 10), strconv.FormatInt(e.BranchID, 10),
+		e.RuleCode, strconv.Itoa(e.RuleVersion), e.Category, string(e.Period), string(e.OccurredOn),
+		strconv.FormatInt(int64(e.Points), 10), e.Source, opt(e.ClaimID), opt(e.ReversesID), e.Reason, opt(e.ActorID),
+		e.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), e.PrevHash,
+	}, "\x1f")
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// ancestorIDs reads the org ids of a materialised path, root first.
+func ancestorIDs(path string) []int64 {
+	var ids []int64
+	for _, p := range strings.Split(strings.Trim(path, "/"), "/") {
+		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// checkOpen returns EConflict when period is closed for the org at path or above it.
+func checkOpen(tx *gorm.DB, path string, period models.Period) error {
+	var closed []models.ClosedPeriod
+	err := tx.Where("period = ? AND reopened_at IS NULL AND org_id IN ?", period, ancestorIDs(path)).Limit(1).Find(&closed).Error
+	if err != nil {
+		return dbError("check period", err)
+	}
+	if len(closed) > 0 {
+		return models.Errorf(models.EConflict, "the month %s is closed", period)
+	}
+	return nil
+}
+
+// currentRule reads the newest version of a rule. Returns ENotFound.
+func currentRule(tx *gorm.DB, code string) (models.Rule, error) {
+	var r models.Rule
+	err := tx.Where("code = ?", code).Order("version DESC").Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return r, models.Errorf(models.ENotFound, "no rule %q", code)
+	}
+	return r, dbError("get rule", err)
+}
+
+func checkReason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 500 {
+		return "", models.InvalidField("reason", "is required, at most 500 characters")
+	}
+	return reason, nil
+}
+
+// ManualInput is what POST /entries takes.
+type ManualInput struct {
+	MemberID   int64         `json:"member_id" validate:"required,gt=0"`
+	RuleCode   string        `json:"rule_code" validate:"required,oneof=adjust.bonus adjust.deduct"`
+	Points     models.Points `json:"points"`
+	Reason     string        `json:"reason" validate:"notblank,max=500"`
+	OccurredOn string        `json:"occurred_on" validate:"required"`
+}
+
+// Manual records a bonus or a deduction by a secretary over the member's branch. Points
+// are given as a positive amount; a deduction is entered negative. Returns EInvalid,
+// ENotFound, EForbidden (one's own points) or EConflict (closed month).
+func (l *Ledger) Manual(ctx context.Context, a *Actor, in ManualInput) (models.Entry, error) {
+	if err := Validate(in); err != nil {
+		return models.Entry{}, err
+	}
+	if in.Points <= 0 {
+		return models.Entry{}, models.InvalidField("points", "must be greater than 0; a deduction is entered with adjust.deduct")
+	}
+	day, err := models.ParseDate(in.OccurredOn)
+	if err != nil {
+		return models.Entry{}, models.InvalidField("occurred_on", err.Error())
+	}
+	if day > models.Today(l.now(), l.loc) {
+		return models.Entry{}, models.InvalidField("occurred_on", "is in the future")
+	}
+	reason, err := checkReason(in.Reason)
+	if err != nil {
+		return models.Entry{}, err
+	}
+	if in.MemberID == a.ID {
+		return models.Entry{}, models.Errorf(models.EForbidden, "nobody records points for themself")
+	}
+	var e models.Entry
+	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
+		m, err := (&Members{db: l.db}).load(ctx, tx, in.MemberID)
+		if err != nil || !a.Can(models.RoleSecretary, m.BranchPath) {
+			return errMemberNotFound
+		}
+		rule, err := currentRule(tx, in.RuleCode)
+		if err != nil {
+			return err
+		}
+		head, err := lockMember(tx, m.ID)
+		if err != nil {
+			return err
+		}
+		if err := checkOpen(tx, m.BranchPath, day.Period()); err != nil {
+			return err
+		}
+		points := in.Points
+		if rule.Code == "adjust.deduct" {
+			points = -points
+		}
+		e, err = appendEntry(tx, &head, entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: rule, OccurredOn: day, Points: points,
+			Source: models.SourceManual, Reason: reason, ActorID: &a.ID}, l.now())
+		if err != nil {
+			return err
+		}
+		return writeAudit(tx, &a.ID, &m.BranchID, "entry.manual", "entry", e.ID, nil, e)
+	})
+	return e, err
+}
+
+// Reverse cancels an entry with a new one of the opposite amount in the same month, by a
+// secretary over the branch where it was earned. An entry is reversed once; a reversal
+// is not reversed (enter a new entry instead). Returns EInvalid, ENotFound or EConflict.
+func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string) (models.Entry, error) {
+	reason, err := checkReason(reason)
+	if err != nil {
+		return models.Entry{}, err
+	}
+	var rev models.Entry
+	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
+		var orig models.Entry
+		if err := tx.Take(&orig, id).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return models.Errorf(models.ENotFound, "no such entry")
+			}
+			return dbError("reverse", err)
+		}
+		branch, err := getOrg(ctx, tx, orig.BranchID)
+		if err != nil || !a.Can(models.RoleSecretary, branch.Path) {
+			return models.Errorf(models.ENotFound, "no such entry")
+		}
+		if orig.MemberID == a.ID {
+			return models.Errorf(models.EForbidden, "nobody corrects their own points")
+		}
+		if orig.Source == models.SourceReversal {
+			return models.Errorf(models.EConflict, "a reversal cannot be reversed; record a new entry instead")
+		}
+		head, err := lockMember(tx, orig.MemberID)
+		if err != nil {
+			return err
+		}
+		if err := checkOpen(tx, branch.Path, orig.Period); err != nil {
+			return err
+		}
+		var rule models.Rule
+		if err := tx.Where("code = ? AND version = ?", orig.RuleCode, orig.RuleVersion).Take(&rule).Error; err != nil {
+			return dbError("reverse", err)
+		}
+		rev, err = appendEntry(tx, &head, entryInput{MemberID: orig.MemberID, BranchID: orig.BranchID, Rule: rule, OccurredOn: orig.OccurredOn,
+			Points: -orig.Points, Source: models.SourceReversal, ReversesID: &orig.ID, Reason: reason, ActorID: &a.ID}, l.now())
+		if err != nil {
+			var me *models.Error
+			if errors.As(err, &me) && me.Code == models.EConflict {
+				return models.Errorf(models.EConflict, "entry %d has been reversed already", orig.ID)
+			}
+			return err
+		}
+		return writeAudit(tx, &a.ID, &orig.BranchID, "entry.reversed", "entry", orig.ID, orig, rev)
+	})
+	return rev, err
+}
+
+// Entries lists a member's ledger lines, newest first, optionally for one month: the
+// member, secretaries over their branch and leaders above it may read them.
+// Returns EInvalid or ENotFound.
+func (l *Ledger) Entries(ctx context.Context, a *Actor, memberID int64, period string, p Page) (List[models.Entry], error) {
+	m, err := (&Members{db: l.db}).load(ctx, l.db.R, memberID)
+	if err != nil || (m.ID != a.ID && !a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader)) {
+		return List[models.Entry]{}, errMemberNotFound
+	}
+	q := l.db.R.WithContext(ctx).Where("member_id = ?", memberID)
+	if period != "" {
+		per, err := models.ParsePeriod(period)
+		if err != nil {
+			return List[models.Entry]{}, models.InvalidField("period", err.Error())
+		}
+		q = q.Where("period = ?", per)
+	}
+	if p.After > 0 {
+		q = q.Where("id < ?", p.After)
+	}
+	var rows []models.Entry
+	if err := q.Order("id DESC").Limit(p.Limit + 1).Find(&rows).Error; err != nil {
+		return List[models.Entry]{}, dbError("list entries", err)
+	}
+	return pageOf(rows, p.Limit, func(e models.Entry) int64 { return e.ID }), nil
+}
+
+// ClosePeriod closes a month for an org subtree the actor administers. Returns EInvalid,
+// ENotFound or EConflict (closed already).
+func (l *Ledger) ClosePeriod(ctx context.Context, a *Actor, period string, orgID int64) (models.ClosedPeriod, error) {
+	per, err := models.ParsePeriod(period)
+	if err != nil {
+		return models.ClosedPeriod{}, models.InvalidField("period", err.Error())
+	}
+	if per > models.Today(l.now(), l.loc).Period() {
+		return models.ClosedPeriod{}, models.InvalidField("period", "has not begun yet")
+	}
+	var cp models.ClosedPeriod
+	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
+		o, err := getOrg(ctx, tx, orgID)
+		if err != nil || !a.Can(models.RoleAdmin, o.Path) {
+			return errOrgNotFound
+		}
+		var open int64
+		if err := tx.Model(&models.ClosedPeriod{}).Where("org_id = ? AND period = ? AND reopened_at IS NULL", orgID, per).Count(&open).Error; err != nil {
+			return dbError("close period", err)
+		}
+		if open > 0 {
+			return models.Errorf(models.EConflict, "%s is closed for this org already", per)
+		}
+		cp = models.ClosedPeriod{OrgID: orgID, Period: per, ClosedBy: &a.ID, ClosedAt: l.now().UTC().Truncate(time.Microsecond)}
+		if err := tx.Create(&cp).Error; err != nil {
+			return dbError("close period", err)
+		}
+		return writeAudit(tx, &a.ID, &orgID, "period.closed", "period", cp.ID, nil, cp)
+	})
+	return cp, err
+}
+
+// ReopenPeriod reopens a month closed for an org, with a reason. Returns EInvalid,
+// ENotFound or EConflict (not closed for that org).
+func (l *Ledger) ReopenPeriod(ctx context.Context, a *Actor, period string, orgID int64, reason string) (models.ClosedPeriod, error) {
+	per, err := models.ParsePeriod(period)
+	if err != nil {
+		return models.ClosedPeriod{}, models.InvalidField("period", err.Error())
+	}
+	if reason, err = checkReason(reason); err != nil {
+		return models.ClosedPeriod{}, err
+	}
+	var cp models.ClosedPeriod
+	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
+		o, err := getOrg(ctx, tx, orgID)
+		if err != nil || !a.Can(models.RoleAdmin, o.Path) {
+			return errOrgNotFound
+		}
+		if err := tx.Where("org_id = ? AND period = ? AND reopened_at IS NULL", orgID, per).Take(&cp).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return models.Errorf(models.EConflict, "%s is not closed for this org", per)
+			}
+			return dbError("reopen period", err)
+		}
+		before := cp
+		now := l.now().UTC().Truncate(time.Microsecond)
+		res := tx.Model(&models.ClosedPeriod{}).Where("id = ? AND reopened_at IS NULL", cp.ID).
+			Updates(map[string]any{"reopened_by": a.ID, "reopened_at": now, "reopen_reason": reason})
+		if res.Error != nil {
+			return dbError("reopen period", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return models.Errorf(models.EConflict, "%s was reopened meanwhile", per)
+		}
+		cp.ReopenedBy, cp.ReopenedAt, cp.ReopenReason = &a.ID, &now, &reason
+		return writeAudit(tx, &a.ID, &orgID, "period.reopened", "period", cp.ID, before, cp)
+	})
+	return cp, err
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"partyledger/models"
+)
+
+// VerifyReport is what Verify checked.
+type VerifyReport struct {
+	Members int
+	Entries int
+}
+
+// Verify walks every member's entries in chain order, checking that places follow on,
+// that each entry links to the one before and that its hash matches its content; then it
+// recomputes every running total and chain head from the entries. It returns an error
+// naming the first mismatch.
+func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
+	var rep VerifyReport
+	rows, err := db.R.WithContext(ctx).Model(&models.Entry{}).Order("member_id, seq").Rows()
+	if err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	defer rows.Close()
+	type mkey struct {
+		member   int64
+		period   models.Period
+		branch   int64
+		category string
+	}
+	type rkey struct {
+		member int64
+		period models.Period
+		rule   string
+	}
+	totals := map[mkey]models.Points{}
+	ruleTotals := map[rkey]models.Points{}
+	heads := map[int64]models.MemberChain{}
+	var prev models.Entry
+	for rows.Next() {
+		var e models.Entry
+		if err := db.R.ScanRows(rows, &e); err != nil {
+			return rep, fmt.Errorf("verify: %w", err)
+		}
+		rep.Entries++
+		if e.MemberID != prev.MemberID {
+			rep.Members++
+			prev = models.Entry{MemberID: e.MemberID, Hash: GenesisHash}
+		}
+		if e.Seq != prev.Seq+1 {
+			return rep, fmt.Errorf("member %d: entry %d is at place %d, want %d (an entry is missing or doubled)", e.MemberID, e.ID, e.Seq, prev.Seq+1)
+		}
+		if e.PrevHash != prev.Hash {
+			return rep, fmt.Errorf("member %d: entry %d does not link to the entry before it (chain broken at place %d)", e.MemberID, e.ID, e.Seq)
+		}
+		if h := EntryHash(e); h != e.Hash {
+			return rep, fmt.Errorf("member %d: entry %d does not match its hash (its content was changed)", e.MemberID, e.ID)
+		}
+		totals[mkey{e.MemberID, e.Period, e.BranchID, e.Category}] += e.Points
+		ruleTotals[rkey{e.MemberID, e.Period, e.RuleCode}] += e.Points
+		heads[e.MemberID] = models.MemberChain{MemberID: e.MemberID, Seq: e.Seq, LastHash: e.Hash}
+		prev = e
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+
+	var stored []models.MemberTotal
+	if err := db.R.WithContext(ctx).Find(&stored).Error; err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	sort.Slice(stored, func(i, j int) bool { return stored[i].MemberID < stored[j].MemberID })
+	for _, t := range stored {
+		k := mkey{t.MemberID, t.Period, t.BranchID, t.Category}
+		if totals[k] != t.Points {
+			return rep, fmt.Errorf("member %d: total of %s in branch %d, %s is %s, the entries add up to %s", t.MemberID, t.Category, t.BranchID, t.Period, t.Points, totals[k])
+		}
+		delete(totals, k)
+	}
+	for k, p := range totals {
+		if p != 0 {
+			return rep, fmt.Errorf("member %d: no total of %s in branch %d, %s, the entries add up to %s", k.member, k.category, k.branch, k.period, p)
+		}
+	}
+	var storedRules []models.RuleTotal
+	if err := db.R.WithContext(ctx).Find(&storedRules).Error; err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	for _, t := range storedRules {
+		k := rkey{t.MemberID, t.Period, t.RuleCode}
+		if ruleTotals[k] != t.Points {
+			return rep, fmt.Errorf("member %d: total under %s in %s is %s, the entries add up to %s", t.MemberID, t.RuleCode, t.Period, t.Points, ruleTotals[k])
+		}
+		delete(ruleTotals, k)
+	}
+	for k, p := range ruleTotals {
+		if p != 0 {
+			return rep, fmt.Errorf("member %d: no total under %s in %s, the entries add up to %s", k.member, k.rule, k.period, p)
+		}
+	}
+	var chains []models.MemberChain
+	if err := db.R.WithContext(ctx).Find(&chains).Error; err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	for _, c := range chains {
+		h, ok := heads[c.MemberID]
+		if !ok {
+			h = models.MemberChain{MemberID: c.MemberID, LastHash: GenesisHash}
+		}
+		if c.Seq != h.Seq || c.LastHash != h.LastHash {
+			return rep, fmt.Errorf("member %d: the chain head says place %d, the entries end at place %d", c.MemberID, c.Seq, h.Seq)
+		}
+		delete(heads, c.MemberID)
+	}
+	for id := range heads {
+		return rep, fmt.Errorf("member %d: has entries but no chain head", id)
+	}
+	return rep, nil
+}

@@ -1,0 +1,213 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+func today(e *testEnv) string { return time.Now().In(e.cfg.Location).Format("2006-01-02") }
+
+func TestRuleCatalogue(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var list struct{ Items []models.Rule }
+	e.get("/api/v1/rules", tr.aliceT).want(200).decode(&list)
+	byCode := map[string]models.Rule{}
+	for _, r := range list.Items {
+		byCode[r.Code] = r
+	}
+	if len(byCode) != 10 || !byCode["four_ones.read_theory"].NeedsEvidence || !byCode["pioneer.duty"].NeedsAssignment ||
+		byCode["volunteer.hours"].MonthlyCap == nil || *byCode["volunteer.hours"].MonthlyCap != 100 || byCode["activity.day"].How != "checkin" {
+		t.Fatalf("seeded catalogue: %+v", byCode)
+	}
+	e.post("/api/v1/rules", tr.aliceT, map[string]any{"code": "x.y", "name": "x", "category": "activity", "how": "claim", "points": 1, "unit": "once"}).want(403)
+	var r models.Rule
+	e.post("/api/v1/rules", e.adminT, map[string]any{"code": "volunteer.teaching", "name": "支教", "category": "volunteer", "how": "claim", "points": 1.5, "unit": "hour", "monthly_cap": 6}).want(201).decode(&r)
+	if r.Version != 1 || r.Points != 15 || *r.MonthlyCap != 60 {
+		t.Fatalf("created %+v", r)
+	}
+	e.post("/api/v1/rules", e.adminT, map[string]any{"code": "volunteer.teaching", "name": "支教", "category": "volunteer", "how": "claim", "points": 1, "unit": "hour"}).want(409)
+	bad := e.post("/api/v1/rules", e.adminT, map[string]any{"code": "Bad Code", "category": "nope", "how": "claim", "points": 1.25, "unit": "once"})
+	if bad.Status != 422 {
+		t.Fatalf("bad rule: %d %s", bad.Status, bad.Body)
+	}
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"points": 2, "monthly_cap": nil}).want(200).decode(&r)
+	if r.Version != 2 || r.Points != 20 || r.MonthlyCap != nil {
+		t.Fatalf("patched %+v", r)
+	}
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"how": "manual"}).want(422)
+	e.json("PATCH", "/api/v1/rules/nope.nope", e.adminT, map[string]any{"points": 2}).want(404)
+	// An admin of a general branch does not edit the catalogue of the whole tree.
+	var ga models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GA1", "name": "总支组织员", "branch_id": tr.b1}).want(201).decode(&ga)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", ga.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.tokenFor(ga.ID), map[string]any{"points": 3}).want(403)
+}
+
+func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	day := today(e)
+	period := day[:7]
+	bonus := func(token string, member int64, points any, extra ...string) *result {
+		body := map[string]any{"member_id": member, "rule_code": "adjust.bonus", "points": points, "reason": "优秀志愿者", "occurred_on": day}
+		if len(extra) == 2 {
+			body[extra[0]] = extra[1]
+		}
+		return e.post("/api/v1/entries", token, body)
+	}
+	var first, second models.Entry
+	bonus(tr.secT, tr.alice, 2.5).want(201).decode(&first)
+	if first.Points != 25 || first.Seq != 1 || first.PrevHash != app.GenesisHash || first.Hash == "" || first.BranchID != tr.b1 || first.Period != models.Period(period) {
+		t.Fatalf("first entry: %+v", first)
+	}
+	e.post("/api/v1/entries", tr.secT, map[string]any{"member_id": tr.alice, "rule_code": "adjust.deduct", "points": 1, "reason": "未参加组织生活", "occurred_on": day}).want(201).decode(&second)
+	if second.Points != -10 || second.Seq != 2 || second.PrevHash != first.Hash {
+		t.Fatalf("second entry: %+v", second)
+	}
+	// Scope, self, and bad input.
+	bonus(tr.secT, tr.bob, 1).want(404)
+	bonus(tr.secT, tr.sec, 1).want(403)
+	bonus(tr.aliceT, tr.bob, 1).want(404)
+	for name, c := range map[string][]any{
+		"zero": {0}, "negative": {-1}, "two decimals": {1.25}, "string": {"1"},
+		"future":   {1, "occurred_on", time.Now().AddDate(0, 0, 2).Format("2006-01-02")},
+		"bad date": {1, "occurred_on", "2026-02-30"}, "blank reason": {1, "reason", "  "}, "not manual": {1, "rule_code", "four_ones.read_theory"},
+	} {
+		extra := []string{}
+		if len(c) == 3 {
+			extra = []string{c[1].(string), c[2].(string)}
+		}
+		if r := bonus(tr.secT, tr.alice, c[0], extra...); r.Status != 422 {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
+		}
+	}
+
+	// Reading entries: the member, their secretary, leaders above; nobody else.
+	var page app.List[models.Entry]
+	e.get(fmt.Sprintf("/api/v1/members/%d/entries?period=%s", tr.alice, period), tr.aliceT).want(200).decode(&page)
+	if len(page.Items) != 2 || page.Items[0].ID != second.ID {
+		t.Fatalf("entries: %+v", page.Items)
+	}
+	e.get(fmt.Sprintf("/api/v1/members/%d/entries", tr.alice), tr.leadT).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d/entries", tr.alice), tr.bobT).want(404)
+	e.get(fmt.Sprintf("/api/v1/members/%d/entries?period=2026-13", tr.alice), tr.aliceT).want(422)
+
+	// Reversal: once, not of a reversal, with a reason.
+	var rev models.Entry
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", first.ID), tr.secT, map[string]string{"reason": ""}).want(422)
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", first.ID), tr.secT, map[string]string{"reason": "录入错误"}).want(201).decode(&rev)
+	if rev.Points != -25 || rev.ReversesID == nil || *rev.ReversesID != first.ID || rev.Source != "reversal" || rev.Seq != 3 {
+		t.Fatalf("reversal: %+v", rev)
+	}
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", first.ID), tr.secT, map[string]string{"reason": "again"}).want(409)
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", rev.ID), tr.secT, map[string]string{"reason": "undo"}).want(409)
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", second.ID), tr.bobT, map[string]string{"reason": "x"}).want(404)
+	e.post("/api/v1/entries/999999/reverse", tr.secT, map[string]string{"reason": "x"}).want(404)
+	var total models.MemberTotal
+	e.db.R.Where("member_id = ? AND category = ?", tr.alice, "adjustment").Take(&total)
+	if total.Points != -10 {
+		t.Fatalf("alice's adjustment total is %s, want -1", total.Points)
+	}
+
+	// A closed month takes nothing new until it is reopened with a reason.
+	e.post("/api/v1/periods/"+period+"/close", tr.secT, map[string]any{"org_id": e.rootID}).want(404)
+	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.b2}).want(200)
+	bonus(tr.secT, tr.alice, 1).want(201) // b1 is open
+	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(200)
+	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(409)
+	bonus(tr.secT, tr.alice, 1).want(409)
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", second.ID), tr.secT, map[string]string{"reason": "x"}).want(409)
+	e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1}).want(422)
+	e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1, "reason": "补录遗漏的志愿活动"}).want(200)
+	e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1, "reason": "again"}).want(409)
+	bonus(tr.secT, tr.alice, 1).want(201)
+	e.post("/api/v1/periods/2999-01/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
+	e.post("/api/v1/periods/May/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
+
+	// The audit log has all of it, for admins.
+	var audit app.List[models.AuditRecord]
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", e.rootID), e.adminT).want(200).decode(&audit)
+	actions := map[string]int{}
+	for _, r := range audit.Items {
+		actions[r.Action]++
+	}
+	if actions["entry.manual"] != 4 || actions["entry.reversed"] != 1 || actions["period.closed"] != 2 || actions["period.reopened"] != 1 {
+		t.Fatalf("audit actions: %v", actions)
+	}
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d", e.rootID), tr.secT).want(403)
+	e.get("/api/v1/audit", e.adminT).want(422)
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&since=yesterday", e.rootID), e.adminT).want(422)
+
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var ent models.Entry
+	for i := 0; i < 3; i++ {
+		e.post("/api/v1/entries", tr.secT, map[string]any{"member_id": tr.alice, "rule_code": "adjust.bonus", "points": 1, "reason": "r", "occurred_on": today(e)}).want(201).decode(&ent)
+	}
+	if rep, err := app.Verify(context.Background(), e.db); err != nil || rep.Entries != 3 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	tamper := []struct {
+		name, do, undo, want string
+	}{
+		{"points changed", "UPDATE entries SET points = 100 WHERE id = ?", "UPDATE entries SET points = 10 WHERE id = ?", "does not match its hash"},
+		{"total changed", "UPDATE member_totals SET points = points + 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_totals SET points = points - 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "entries add up to"},
+		{"entry removed", "UPDATE entries SET seq = seq + 10 WHERE id = ?", "UPDATE entries SET seq = seq - 10 WHERE id = ?", "place"},
+	}
+	for _, c := range tamper {
+		if err := e.db.W.Exec(c.do, ent.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		_, err := app.Verify(context.Background(), e.db)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("member %d", tr.alice)) {
+			t.Fatalf("%s: verify said %v", c.name, err)
+		}
+		if err := e.db.W.Exec(c.undo, ent.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.Verify(context.Background(), e.db); err != nil {
+			t.Fatalf("%s undone: %v", c.name, err)
+		}
+	}
+}
+
+func TestConcurrentEntriesKeepOneChain(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	got := concurrently(20, func(int) int {
+		return e.post("/api/v1/entries", tr.secT, map[string]any{"member_id": tr.alice, "rule_code": "adjust.bonus", "points": 0.5, "reason": "r", "occurred_on": today(e)}).Status
+	})
+	if got[201] != 20 {
+		t.Fatalf("statuses %v", got)
+	}
+	var ent models.Entry
+	e.db.R.Where("member_id = ?", tr.alice).Order("seq DESC").Take(&ent)
+	got = concurrently(10, func(int) int {
+		return e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", ent.ID), tr.secT, map[string]string{"reason": "dup"}).Status
+	})
+	if got[201] != 1 || got[409] != 9 {
+		t.Fatalf("ten reversals of one entry: %v", got)
+	}
+	rep, err := app.Verify(context.Background(), e.db)
+	if err != nil || rep.Entries != 21 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	var total models.MemberTotal
+	e.db.R.Where("member_id = ?", tr.alice).Take(&total)
+	if total.Points != 95 {
+		t.Fatalf("total %s, want 9.5", total.Points)
+	}
+}
