@@ -240,8 +240,10 @@ func isDuplicate(err error) bool {
 // unavailableMySQL are the server's answers that mean "not now" rather than "wrong
 // statement": too many connections (1040, 1203), access denied while connecting (1045,
 // as during a credential rotation or failover), shutdown in progress (1053), the
-// account locked (MySQL 3118, MariaDB 4151), the connection or query killed (1927, 1317).
-var unavailableMySQL = map[uint16]bool{1040: true, 1045: true, 1053: true, 1203: true, 1317: true, 1927: true, 3118: true, 4151: true}
+// account locked (MySQL 3118, MariaDB 4151), the connection or query killed (1927, 1317),
+// and a transaction aborted for contention even after retries (deadlock 1213, lock wait
+// timeout 1205, MariaDB's record changed 1020).
+var unavailableMySQL = map[uint16]bool{1020: true, 1040: true, 1045: true, 1053: true, 1203: true, 1205: true, 1213: true, 1317: true, 1927: true, 3118: true, 4151: true}
 
 // isUnavailable reports whether err means the database cannot be reached right now
 // rather than that the statement was wrong.

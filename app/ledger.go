@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -36,12 +37,29 @@ func NewLedger(db *DB, loc *time.Location) *Ledger {
 
 // writeTx runs fn in a transaction for ledger writes. On MySQL it reads committed data:
 // once a transaction holds a member's chain head, what it reads next (totals, caps) is
-// what the transactions before it committed, not a snapshot from before it waited.
+// what the transactions before it committed, not a snapshot from before it waited. A
+// transaction the database chose to abort (deadlock, lock wait timeout) is run again, up
+// to three times in all; fn must therefore set its results afresh on every run.
 func (d *DB) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if d.Driver == "mysql" {
-		return d.W.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	for attempt := 1; ; attempt++ {
+		var err error
+		if d.Driver == "mysql" {
+			err = d.W.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+		} else {
+			err = d.W.WithContext(ctx).Transaction(fn)
+		}
+		if err == nil || attempt == 3 || !isRetryable(err) || ctx.Err() != nil {
+			return err
+		}
 	}
-	return d.W.WithContext(ctx).Transaction(fn)
+}
+
+// isRetryable reports whether the database aborted a transaction that may succeed if run
+// again: MySQL's deadlock (1213), lock wait timeout (1205) and MariaDB's "record changed
+// since last read" (1020).
+func isRetryable(err error) bool {
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && (myErr.Number == 1213 || myErr.Number == 1205 || myErr.Number == 1020)
 }
 
 // entryInput is a new entry before the chain gives it a place.
