@@ -12,6 +12,9 @@ type Services struct {
 	Ledger   *Ledger
 	Rules    *Rules
 	Audit    *Audit
+	Claims   *Claims
+	Uploads  *Uploads
+	Posts    *Posts
 }
 
 // NewServices wires the use cases. wechat may be nil, in which case the WeChat client
@@ -28,5 +31,8 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 		Ledger:   NewLedger(db, cfg.Location),
 		Rules:    NewRules(db),
 		Audit:    NewAudit(db),
+		Claims:   NewClaims(db, cfg.Location),
+		Uploads:  NewUploads(db, FSStore{Dir: cfg.DataDir}),
+		Posts:    NewPosts(db),
 	}
 }

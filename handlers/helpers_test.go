@@ -373,3 +373,5 @@ func (e *testEnv) countMembers() int64 {
 	}
 	return n
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -41,4 +41,19 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/periods/:period/close", s.auth, s.closePeriod)
 	f.Post(v1+"/periods/:period/reopen", s.auth, s.reopenPeriod)
 	f.Get(v1+"/audit", s.auth, s.listAudit)
+
+	f.Post(v1+"/uploads", s.auth, s.createUpload)
+	f.Get(v1+"/uploads/:id", s.auth, s.getUpload)
+	f.Get(v1+"/posts", s.auth, s.listPosts)
+	f.Post(v1+"/posts", s.auth, s.createPost)
+	f.Post(v1+"/posts/:id/assignments", s.auth, s.assignPost)
+
+	f.Post(v1+"/claims", s.auth, s.submitClaim)
+	f.Get(v1+"/claims", s.auth, s.listClaims)
+	f.Get(v1+"/claims/:id", s.auth, s.getClaim)
+	f.Post(v1+"/claims/:id/withdraw", s.auth, s.withdrawClaim)
+	f.Post(v1+"/claims/:id/approve", s.auth, s.approveClaim)
+	f.Post(v1+"/claims/:id/reject", s.auth, s.rejectClaim)
+	f.Get(v1+"/approvals", s.auth, s.approvalQueue)
+	f.Post(v1+"/approvals/batch", s.auth, s.batchDecide)
 }

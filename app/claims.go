@@ -1,0 +1,528 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"partyledger/models"
+)
+
+// Claims are members' requests for points and secretaries' decisions on them.
+type Claims struct {
+	db  *DB
+	loc *time.Location
+	now func() time.Time
+}
+
+// NewClaims returns the claim use cases; months begin in loc.
+func NewClaims(db *DB, loc *time.Location) *Claims { return &Claims{db: db, loc: loc, now: time.Now} }
+
+// ClaimInput is what POST /claims takes.
+type ClaimInput struct {
+	RuleCode     string         `json:"rule_code" validate:"required,max=64"`
+	OccurredOn   string         `json:"occurred_on" validate:"required"`
+	Quantity     *models.Points `json:"quantity"`
+	Note         string         `json:"note" validate:"max=500"`
+	EvidenceIDs  []int64        `json:"evidence_ids" validate:"max=9,dive,gt=0"`
+	AssignmentID *int64         `json:"assignment_id" validate:"omitempty,gt=0"`
+}
+
+// hash identifies a request body for idempotency: the same key with another body is a conflict.
+func (in ClaimInput) hash() string {
+	b, _ := json.Marshal(in)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+var errClaimNotFound = models.Errorf(models.ENotFound, "no such claim")
+
+// validKey reports whether an Idempotency-Key is usable: 1 to 128 printable ASCII characters.
+func validKey(k string) bool {
+	if k == "" || len(k) > 128 {
+		return false
+	}
+	for _, r := range k {
+		if r <= ' ' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// Submit files a claim for the actor. With an idempotency key, a retry with the same key
+// and body returns the first claim (created false) and creates nothing; the same key with
+// another body is EConflict. Returns EInvalid, EConflict (closed month, key reuse) or ENotFound.
+func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput) (models.Claim, bool, error) {
+	if key != "" && !validKey(key) {
+		return models.Claim{}, false, models.InvalidField("Idempotency-Key", "must be 1 to 128 printable ASCII characters")
+	}
+	if err := Validate(in); err != nil {
+		return models.Claim{}, false, err
+	}
+	reqHash := in.hash()
+	if key != "" {
+		if c, found, err := s.byKey(ctx, s.db.R, a.ID, key, reqHash); found || err != nil {
+			return c, false, err
+		}
+	}
+	fields := map[string]string{}
+	day, err := models.ParseDate(in.OccurredOn)
+	if err != nil {
+		fields["occurred_on"] = err.Error()
+	} else if day > models.Today(s.now(), s.loc) {
+		fields["occurred_on"] = "is in the future"
+	}
+	if utf8.RuneCountInString(in.Note) > 500 {
+		fields["note"] = "must have at most 500 characters"
+	}
+	if a.BranchKind != models.KindBranch {
+		return models.Claim{}, false, models.Errorf(models.EForbidden, "only members of a branch claim points")
+	}
+	var c models.Claim
+	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rule, err := currentRule(tx, in.RuleCode)
+		if err != nil || !rule.Active || rule.How != models.HowClaim {
+			fields["rule_code"] = "is not a rule members claim"
+			return models.Invalid(fields)
+		}
+		qty := models.Points(10)
+		if in.Quantity != nil {
+			qty = *in.Quantity
+		}
+		switch {
+		case rule.Unit == "hour" && (qty <= 0 || qty%5 != 0 || qty > 240):
+			fields["quantity"] = "must be hours in steps of 0.5, from 0.5 to 24"
+		case rule.Unit == "once" && qty != 10:
+			fields["quantity"] = "must be 1 for this rule"
+		}
+		if rule.NeedsEvidence && len(in.EvidenceIDs) == 0 {
+			fields["evidence_ids"] = "this rule needs at least one photo"
+		}
+		if len(in.EvidenceIDs) > 0 {
+			var n int64
+			if err := tx.Model(&models.Upload{}).Where("id IN ? AND owner_id = ?", in.EvidenceIDs, a.ID).Count(&n).Error; err != nil {
+				return dbError("submit claim", err)
+			}
+			if int(n) != len(uniqueIDs(in.EvidenceIDs)) {
+				fields["evidence_ids"] = "must be photos you uploaded"
+			}
+		}
+		if rule.NeedsAssignment {
+			if in.AssignmentID == nil {
+				fields["assignment_id"] = "this rule needs your pioneer-post assignment"
+			} else if day != "" {
+				var as models.PostAssignment
+				err := tx.Where("id = ? AND member_id = ?", *in.AssignmentID, a.ID).Take(&as).Error
+				if err != nil || day < as.StartsOn || day > as.EndsOn {
+					fields["assignment_id"] = "must be your assignment, active on occurred_on"
+				}
+			}
+		} else if in.AssignmentID != nil {
+			fields["assignment_id"] = "this rule takes no assignment"
+		}
+		if len(fields) > 0 {
+			return models.Invalid(fields)
+		}
+		if err := checkOpen(tx, a.BranchPath, day.Period()); err != nil {
+			return err
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		c = models.Claim{MemberID: a.ID, BranchID: a.BranchID, RuleCode: rule.Code, RuleVersion: rule.Version, Period: day.Period(),
+			OccurredOn: day, Quantity: qty, PointsRequested: models.Points((int64(qty)*int64(rule.Points) + 5) / 10),
+			Status: models.ClaimPending, Note: strings.TrimSpace(in.Note), AssignmentID: in.AssignmentID,
+			RequestHash: reqHash, CreatedAt: now, UpdatedAt: now}
+		if key != "" {
+			c.IdempotencyKey = &key
+		}
+		if err := tx.Create(&c).Error; err != nil {
+			return err // a duplicate key is resolved below
+		}
+		if ids := uniqueIDs(in.EvidenceIDs); len(ids) > 0 {
+			ev := make([]models.ClaimEvidence, len(ids))
+			for i, id := range ids {
+				ev[i] = models.ClaimEvidence{ClaimID: c.ID, UploadID: id}
+			}
+			if err := tx.Create(&ev).Error; err != nil {
+				return dbError("submit claim", err)
+			}
+		}
+		c.EvidenceIDs = uniqueIDs(in.EvidenceIDs)
+		return writeAudit(tx, &a.ID, &c.BranchID, "claim.submitted", "claim", c.ID, nil, c)
+	})
+	if err != nil && key != "" && isDuplicate(err) {
+		// A concurrent request with the same key won: answer as it did.
+		c, found, ferr := s.byKey(ctx, s.db.W, a.ID, key, reqHash)
+		if ferr != nil || !found {
+			return c, false, dbError("submit claim", err)
+		}
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, dbError("submit claim", err)
+	}
+	return c, true, nil
+}
+
+func uniqueIDs(ids []int64) []int64 {
+	seen := map[int64]bool{}
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// byKey finds the claim a member filed with an idempotency key.
+func (s *Claims) byKey(ctx context.Context, db *gorm.DB, memberID int64, key, reqHash string) (models.Claim, bool, error) {
+	var c models.Claim
+	err := db.WithContext(ctx).Where("member_id = ? AND idempotency_key = ?", memberID, key).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, dbError("submit claim", err)
+	}
+	if c.RequestHash != reqHash {
+		return c, true, models.Errorf(models.EConflict, "this Idempotency-Key was used for another request")
+	}
+	return c, true, s.loadEvidence(ctx, db, []*models.Claim{&c})
+}
+
+func (s *Claims) loadEvidence(ctx context.Context, db *gorm.DB, cs []*models.Claim) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(cs))
+	by := map[int64]*models.Claim{}
+	for i, c := range cs {
+		ids[i] = c.ID
+		by[c.ID] = c
+		c.EvidenceIDs = []int64{}
+	}
+	var ev []models.ClaimEvidence
+	if err := db.WithContext(ctx).Where("claim_id IN ?", ids).Order("upload_id").Find(&ev).Error; err != nil {
+		return dbError("claim evidence", err)
+	}
+	for _, e := range ev {
+		by[e.ClaimID].EvidenceIDs = append(by[e.ClaimID].EvidenceIDs, e.UploadID)
+	}
+	return nil
+}
+
+// claimScope is a claim and the path of the branch it was filed in.
+type claimScope struct {
+	models.Claim
+	BranchPath string
+}
+
+func (s *Claims) load(ctx context.Context, db *gorm.DB, id int64) (claimScope, error) {
+	var c claimScope
+	err := db.WithContext(ctx).Table("claims").Select("claims.*, orgs.path AS branch_path").
+		Joins("JOIN orgs ON orgs.id = claims.branch_id").Where("claims.id = ?", id).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return c, errClaimNotFound
+	}
+	return c, dbError("get claim", err)
+}
+
+// Get reads a claim: its member, secretaries over its branch and leaders above.
+// Returns ENotFound.
+func (s *Claims) Get(ctx context.Context, a *Actor, id int64) (models.Claim, error) {
+	c, err := s.load(ctx, s.db.R, id)
+	if err != nil {
+		return models.Claim{}, err
+	}
+	if c.MemberID != a.ID && !a.CanAny(c.BranchPath, models.RoleSecretary, models.RoleLeader) {
+		return models.Claim{}, errClaimNotFound
+	}
+	err = s.loadEvidence(ctx, s.db.R, []*models.Claim{&c.Claim})
+	return c.Claim, err
+}
+
+// ClaimFilter narrows GET /claims and GET /approvals.
+type ClaimFilter struct {
+	MemberID *int64
+	Status   string
+	Period   string
+}
+
+func (f ClaimFilter) apply(q *gorm.DB) (*gorm.DB, error) {
+	switch f.Status {
+	case "", models.ClaimPending, models.ClaimApproved, models.ClaimRejected, models.ClaimWithdrawn:
+	default:
+		return q, models.InvalidField("status", "must be pending, approved, rejected or withdrawn")
+	}
+	if f.Status != "" {
+		q = q.Where("claims.status = ?", f.Status)
+	}
+	if f.Period != "" {
+		p, err := models.ParsePeriod(f.Period)
+		if err != nil {
+			return q, models.InvalidField("period", err.Error())
+		}
+		q = q.Where("claims.period = ?", p)
+	}
+	return q, nil
+}
+
+// List returns the actor's own claims, or with MemberID those of a member the actor may
+// read, by id. Returns EInvalid or ENotFound.
+func (s *Claims) List(ctx context.Context, a *Actor, f ClaimFilter, p Page) (List[models.Claim], error) {
+	member := a.ID
+	if f.MemberID != nil && *f.MemberID != a.ID {
+		m, err := (&Members{db: s.db}).load(ctx, s.db.R, *f.MemberID)
+		if err != nil || !a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader) {
+			return List[models.Claim]{}, errMemberNotFound
+		}
+		member = m.ID
+	}
+	q, err := f.apply(s.db.R.WithContext(ctx).Model(&models.Claim{}).Where("member_id = ? AND id > ?", member, p.After))
+	if err != nil {
+		return List[models.Claim]{}, err
+	}
+	return s.page(ctx, q, p)
+}
+
+func (s *Claims) page(ctx context.Context, q *gorm.DB, p Page) (List[models.Claim], error) {
+	var rows []models.Claim
+	if err := q.Order("claims.id").Limit(p.Limit + 1).Find(&rows).Error; err != nil {
+		return List[models.Claim]{}, dbError("list claims", err)
+	}
+	list := pageOf(rows, p.Limit, func(c models.Claim) int64 { return c.ID })
+	ptrs := make([]*models.Claim, len(list.Items))
+	for i := range list.Items {
+		ptrs[i] = &list.Items[i]
+	}
+	return list, s.loadEvidence(ctx, s.db.R, ptrs)
+}
+
+// Queue returns the claims of the branches the actor is secretary of (not their own),
+// oldest first, pending unless another status is asked for. Returns EForbidden or EInvalid.
+func (s *Claims) Queue(ctx context.Context, a *Actor, f ClaimFilter, p Page) (List[models.Claim], error) {
+	scopes := a.Scopes(models.RoleSecretary)
+	if len(scopes) == 0 {
+		return List[models.Claim]{}, models.Errorf(models.EForbidden, "only secretaries have an approval queue")
+	}
+	if f.Status == "" {
+		f.Status = models.ClaimPending
+	}
+	q := s.db.R.WithContext(ctx).Table("claims").Select("claims.*").Joins("JOIN orgs ON orgs.id = claims.branch_id").
+		Where(scopeClause("orgs.path", scopes)).Where("claims.member_id <> ? AND claims.id > ?", a.ID, p.After)
+	q, err := f.apply(q)
+	if err != nil {
+		return List[models.Claim]{}, err
+	}
+	return s.page(ctx, q, p)
+}
+
+// Withdraw takes back a pending claim of the actor's own. Returns ENotFound or EConflict.
+func (s *Claims) Withdraw(ctx context.Context, a *Actor, id int64) (models.Claim, error) {
+	var c models.Claim
+	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cur, err := s.load(ctx, tx, id)
+		if err != nil || cur.MemberID != a.ID {
+			return errClaimNotFound
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
+			Updates(map[string]any{"status": models.ClaimWithdrawn, "updated_at": now})
+		if res.Error != nil {
+			return dbError("withdraw", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return models.Errorf(models.EConflict, "the claim is %s, not pending", cur.Status)
+		}
+		c = cur.Claim
+		c.Status, c.UpdatedAt = models.ClaimWithdrawn, now
+		return writeAudit(tx, &a.ID, &c.BranchID, "claim.withdrawn", "claim", c.ID, cur.Claim, c)
+	})
+	if err == nil {
+		err = s.loadEvidence(ctx, s.db.R, []*models.Claim{&c})
+	}
+	return c, err
+}
+
+// Decision is the answer to an approval.
+type Decision struct {
+	Claim  models.Claim  `json:"claim"`
+	Entry  *models.Entry `json:"entry"`
+	Capped bool          `json:"capped"`
+}
+
+// decidable loads a claim the actor may decide: a secretary over the claim's branch,
+// never on their own claim. Returns ENotFound, EForbidden or EConflict (not pending).
+func (s *Claims) decidable(ctx context.Context, tx *gorm.DB, a *Actor, id int64) (claimScope, error) {
+	c, err := s.load(ctx, tx, id)
+	if err != nil || (!a.Can(models.RoleSecretary, c.BranchPath) && c.MemberID != a.ID) {
+		return c, errClaimNotFound
+	}
+	if c.MemberID == a.ID {
+		return c, models.Errorf(models.EForbidden, "nobody decides their own claim")
+	}
+	if c.Status != models.ClaimPending {
+		return c, models.Errorf(models.EConflict, "the claim is %s already", c.Status)
+	}
+	return c, nil
+}
+
+// Approve awards a pending claim min(requested, cap − awarded this month under the
+// rule) and says whether the cap cut it. Returns ENotFound, EForbidden or EConflict
+// (decided already, closed month).
+func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, error) {
+	var d Decision
+	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
+		d = Decision{}
+		c, err := s.decidable(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		head, err := lockMember(tx, c.MemberID)
+		if err != nil {
+			return err
+		}
+		if err := checkOpen(tx, c.BranchPath, c.Period); err != nil {
+			return err
+		}
+		var rule models.Rule
+		if err := tx.Where("code = ? AND version = ?", c.RuleCode, c.RuleVersion).Take(&rule).Error; err != nil {
+			return dbError("approve", err)
+		}
+		award := c.PointsRequested
+		if rule.MonthlyCap != nil {
+			var got []models.RuleTotal
+			if err := tx.Where("member_id = ? AND period = ? AND rule_code = ?", c.MemberID, c.Period, c.RuleCode).Find(&got).Error; err != nil {
+				return dbError("approve", err)
+			}
+			room := *rule.MonthlyCap
+			if len(got) > 0 {
+				room -= got[0].Points
+			}
+			if room < award {
+				award, d.Capped = max(room, 0), true
+			}
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
+			Updates(map[string]any{"status": models.ClaimApproved, "points_awarded": award, "decided_by": a.ID, "decided_at": now, "updated_at": now})
+		if res.Error != nil {
+			return dbError("approve", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return models.Errorf(models.EConflict, "the claim was decided meanwhile")
+		}
+		d.Claim = c.Claim
+		d.Claim.Status, d.Claim.PointsAwarded, d.Claim.DecidedBy, d.Claim.DecidedAt, d.Claim.UpdatedAt = models.ClaimApproved, &award, &a.ID, &now, now
+		if award > 0 {
+			e, err := appendEntry(tx, &head, entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
+				Points: award, Source: models.SourceClaim, ClaimID: &c.ID, Reason: c.Note, ActorID: &a.ID}, s.now())
+			if err != nil {
+				return err
+			}
+			d.Entry = &e
+		}
+		return writeAudit(tx, &a.ID, &c.BranchID, "claim.approved", "claim", c.ID, c.Claim, d.Claim)
+	})
+	if err == nil {
+		err = s.loadEvidence(ctx, s.db.R, []*models.Claim{&d.Claim})
+	}
+	return d, err
+}
+
+// Reject turns a pending claim down with a reason. Returns EInvalid, ENotFound,
+// EForbidden or EConflict.
+func (s *Claims) Reject(ctx context.Context, a *Actor, id int64, reason string) (models.Claim, error) {
+	reason, err := checkReason(reason)
+	if err != nil {
+		return models.Claim{}, err
+	}
+	var c models.Claim
+	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cur, err := s.decidable(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
+			Updates(map[string]any{"status": models.ClaimRejected, "reason": reason, "decided_by": a.ID, "decided_at": now, "updated_at": now})
+		if res.Error != nil {
+			return dbError("reject", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return models.Errorf(models.EConflict, "the claim was decided meanwhile")
+		}
+		c = cur.Claim
+		c.Status, c.Reason, c.DecidedBy, c.DecidedAt, c.UpdatedAt = models.ClaimRejected, &reason, &a.ID, &now, now
+		return writeAudit(tx, &a.ID, &c.BranchID, "claim.rejected", "claim", c.ID, cur.Claim, c)
+	})
+	if err == nil {
+		err = s.loadEvidence(ctx, s.db.R, []*models.Claim{&c})
+	}
+	return c, err
+}
+
+// BatchResult is the outcome for one claim of a batch.
+type BatchResult struct {
+	ClaimID int64         `json:"claim_id"`
+	Status  string        `json:"status"`
+	Error   *models.Error `json:"error"`
+}
+
+// MaxBatch is the most claims one batch decides.
+const MaxBatch = 100
+
+// Batch approves or rejects up to MaxBatch claims, each on its own, and reports each.
+// Returns EInvalid for a malformed batch; per-claim failures are in the results.
+func (s *Claims) Batch(ctx context.Context, a *Actor, ids []int64, action, reason string) ([]BatchResult, error) {
+	fields := map[string]string{}
+	if len(ids) == 0 || len(ids) > MaxBatch {
+		fields["claim_ids"] = "must list 1 to 100 claims"
+	}
+	if len(uniqueIDs(ids)) != len(ids) {
+		fields["claim_ids"] = "lists a claim twice"
+	}
+	switch action {
+	case "approve":
+	case "reject":
+		if _, err := checkReason(reason); err != nil {
+			fields["reason"] = "is required to reject"
+		}
+	default:
+		fields["action"] = "must be approve or reject"
+	}
+	if len(fields) > 0 {
+		return nil, models.Invalid(fields)
+	}
+	out := make([]BatchResult, 0, len(ids))
+	for _, id := range ids {
+		var c models.Claim
+		var err error
+		if action == "approve" {
+			var d Decision
+			d, err = s.Approve(ctx, a, id)
+			c = d.Claim
+		} else {
+			c, err = s.Reject(ctx, a, id, reason)
+		}
+		r := BatchResult{ClaimID: id, Status: c.Status}
+		if err != nil {
+			var me *models.Error
+			if !errors.As(err, &me) || me.Code == models.EUnavailable {
+				return nil, err // the database is gone: stop, the rest would fail too
+			}
+			r.Status, r.Error = "error", &models.Error{Code: me.Code, Message: me.Message, Fields: me.Fields}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gorm.io/gorm"
+
+	"partyledger/models"
+)
+
+// BlobStore keeps uploaded bytes. The filesystem store serves one machine; an object
+// store (S3, OSS, COS) can take its place behind the same two calls.
+type BlobStore interface {
+	Put(ctx context.Context, key string, data []byte) error
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// FSStore keeps blobs as files under a folder.
+type FSStore struct{ Dir string }
+
+// Put writes the blob atomically (temp file, then rename).
+func (s FSStore) Put(_ context.Context, key string, data []byte) error {
+	path := filepath.Join(s.Dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
+	}
+	return nil
+}
+
+// Open reads a blob.
+func (s FSStore) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	return os.Open(filepath.Join(s.Dir, filepath.FromSlash(key)))
+}
+
+// MaxUploadBytes is the largest evidence photo.
+const MaxUploadBytes = 10 << 20
+
+// allowedImages are recognised from the bytes, never from the name or the header.
+var allowedImages = map[string]bool{"image/jpeg": true, "image/png": true, "image/webp": true}
+
+// Uploads stores evidence photos and decides who may see them.
+type Uploads struct {
+	db    *DB
+	store BlobStore
+}
+
+// NewUploads returns the upload use cases over a blob store.
+func NewUploads(db *DB, store BlobStore) *Uploads { return &Uploads{db: db, store: store} }
+
+// Create stores a photo of the actor's. Returns ETooLarge or EMediaType.
+func (s *Uploads) Create(ctx context.Context, a *Actor, r io.Reader) (models.Upload, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxUploadBytes+1))
+	if err != nil {
+		return models.Upload{}, fmt.Errorf("upload: %w", err)
+	}
+	if len(data) > MaxUploadBytes {
+		return models.Upload{}, models.Errorf(models.ETooLarge, "a photo may have at most %d MB", MaxUploadBytes>>20)
+	}
+	if len(data) == 0 {
+		return models.Upload{}, models.InvalidField("file", "is empty")
+	}
+	ct := http.DetectContentType(data)
+	if !allowedImages[ct] {
+		return models.Upload{}, models.Errorf(models.EMediaType, "evidence must be a JPEG, PNG or WebP photo")
+	}
+	sum := sha256.Sum256(data)
+	now := time.Now().UTC()
+	key := fmt.Sprintf("uploads/%s/%d-%s", now.Format("2006-01"), a.ID, randomHex(12))
+	if err := s.store.Put(ctx, key, data); err != nil {
+		return models.Upload{}, err
+	}
+	u := models.Upload{OwnerID: a.ID, ContentType: ct, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), StorageKey: key, CreatedAt: now.Truncate(time.Microsecond)}
+	if err := s.db.W.WithContext(ctx).Create(&u).Error; err != nil {
+		return u, dbError("upload", err)
+	}
+	return u, nil
+}
+
+var errUploadNotFound = models.Errorf(models.ENotFound, "no such upload")
+
+// Open returns a photo to its owner, or to whoever may see a claim that uses it.
+// Returns ENotFound.
+func (s *Uploads) Open(ctx context.Context, a *Actor, id int64) (models.Upload, io.ReadCloser, error) {
+	var u models.Upload
+	if err := s.db.R.WithContext(ctx).Take(&u, id).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return u, nil, errUploadNotFound
+		}
+		return u, nil, dbError("open upload", err)
+	}
+	if u.OwnerID != a.ID {
+		var paths []string
+		err := s.db.R.WithContext(ctx).Table("claim_evidence").Select("orgs.path").
+			Joins("JOIN claims ON claims.id = claim_evidence.claim_id").Joins("JOIN orgs ON orgs.id = claims.branch_id").
+			Where("claim_evidence.upload_id = ?", id).Pluck("orgs.path", &paths).Error
+		if err != nil {
+			return u, nil, dbError("open upload", err)
+		}
+		allowed := false
+		for _, p := range paths {
+			allowed = allowed || a.CanAny(p, models.RoleSecretary, models.RoleLeader)
+		}
+		if !allowed {
+			return u, nil, errUploadNotFound
+		}
+	}
+	rc, err := s.store.Open(ctx, u.StorageKey)
+	if err != nil {
+		return u, nil, fmt.Errorf("open upload %d: %w", id, err)
+	}
+	return u, rc, nil
+}

@@ -1,0 +1,339 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime/multipart"
+	"strings"
+	"testing"
+	"time"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+// Smallest bytes each format is recognised by.
+var (
+	pngBytes  = append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{7}, 64)...)
+	jpegBytes = append([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), bytes.Repeat([]byte{7}, 64)...)
+	webpBytes = append([]byte("RIFF\x24\x00\x00\x00WEBPVP8 "), bytes.Repeat([]byte{7}, 64)...)
+)
+
+func (e *testEnv) upload(token, name string, data []byte) *result {
+	e.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	fw, _ := w.CreateFormFile("file", name)
+	fw.Write(data)
+	w.Close()
+	return e.send(request{method: "POST", path: "/api/v1/uploads", token: token, ctype: w.FormDataContentType(), body: buf.Bytes()})
+}
+
+func (e *testEnv) uploadID(token string) int64 {
+	e.t.Helper()
+	var u struct{ ID int64 }
+	e.upload(token, "photo.png", pngBytes).want(201).decode(&u)
+	return u.ID
+}
+
+func (e *testEnv) claim(token, key string, body map[string]any) *result {
+	e.t.Helper()
+	raw, _ := jsonMarshal(body)
+	h := map[string]string{}
+	if key != "" {
+		h["Idempotency-Key"] = key
+	}
+	return e.send(request{method: "POST", path: "/api/v1/claims", token: token, ctype: "application/json", body: raw, header: h})
+}
+
+func TestUploads(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	for name, data := range map[string][]byte{"a.png": pngBytes, "a.jpg": jpegBytes, "a.webp": webpBytes} {
+		e.upload(tr.aliceT, name, data).want(201)
+	}
+	e.upload(tr.aliceT, "a.gif", []byte("GIF89a\x01\x00\x01\x00")).want(415)
+	e.upload(tr.aliceT, "evil.jpg", []byte("<html><script>alert(1)</script></html>")).want(415)
+	e.upload(tr.aliceT, "big.png", append(append([]byte{}, pngBytes...), make([]byte, app.MaxUploadBytes)...)).want(413)
+	e.upload(tr.aliceT, "empty.png", nil).want(422)
+	e.send(request{method: "POST", path: "/api/v1/uploads", token: tr.aliceT, ctype: "image/png", body: pngBytes}).want(415)
+	id := e.uploadID(tr.aliceT)
+	r := e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.aliceT).want(200)
+	if !bytes.Equal(r.Body, pngBytes) || r.Header.Get("Content-Type") != "image/png" || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("served %d bytes as %q", len(r.Body), r.Header.Get("Content-Type"))
+	}
+	// Others see it only once it is evidence of a claim they may see.
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.secT).want(404)
+	e.claim(tr.aliceT, "", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{id}}).want(201)
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.secT).want(200)
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.leadT).want(200)
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.bobT).want(404)
+	e.get("/api/v1/uploads/999999", tr.aliceT).want(404)
+}
+
+func TestClaimLifecycle(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	day := today(e)
+	photo := e.uploadID(tr.aliceT)
+	read := map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": day, "note": "读《习近平谈治国理政》", "evidence_ids": []int64{photo}}
+	var c models.Claim
+	e.claim(tr.aliceT, "", read).want(201).decode(&c)
+	if c.Status != "pending" || c.PointsRequested != 20 || c.Quantity != 10 || c.BranchID != tr.b1 || len(c.EvidenceIDs) != 1 || c.RuleVersion != 1 {
+		t.Fatalf("claim: %+v", c)
+	}
+	// Who sees it.
+	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.secT).want(200)
+	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.bobT).want(404)
+	var q app.List[models.Claim]
+	e.get("/api/v1/approvals", tr.secT).want(200).decode(&q)
+	if len(q.Items) != 1 || q.Items[0].ID != c.ID {
+		t.Fatalf("queue: %+v", q.Items)
+	}
+	e.get("/api/v1/approvals", tr.aliceT).want(403)
+	e.get(fmt.Sprintf("/api/v1/claims?member_id=%d", tr.alice), tr.bobT).want(404)
+
+	// Approve once; a second decision is a conflict.
+	var d app.Decision
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.bobT, nil).want(404)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
+	if d.Capped || d.Entry == nil || d.Entry.Points != 20 || d.Entry.Source != "claim" || *d.Entry.ClaimID != c.ID || d.Claim.Status != "approved" || *d.Claim.PointsAwarded != 20 {
+		t.Fatalf("decision: %+v", d)
+	}
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(409)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/reject", c.ID), tr.secT, map[string]string{"reason": "x"}).want(409)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/withdraw", c.ID), tr.aliceT, nil).want(409)
+	// The same duty again in the month: the cap (2) is reached, so nothing more is awarded.
+	e.claim(tr.aliceT, "", read).want(201).decode(&c)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
+	if !d.Capped || d.Entry != nil || *d.Claim.PointsAwarded != 0 {
+		t.Fatalf("capped decision: %+v", d)
+	}
+
+	// Reject needs a reason; withdraw is the owner's, for pending claims.
+	e.claim(tr.aliceT, "", read).want(201).decode(&c)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/reject", c.ID), tr.secT, map[string]string{"reason": " "}).want(422)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/reject", c.ID), tr.secT, map[string]string{"reason": "照片与活动无关"}).want(200).decode(&c)
+	if c.Status != "rejected" || c.Reason == nil || *c.Reason != "照片与活动无关" {
+		t.Fatalf("rejected: %+v", c)
+	}
+	e.claim(tr.aliceT, "", read).want(201).decode(&c)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/withdraw", c.ID), tr.bobT, nil).want(404)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/withdraw", c.ID), tr.aliceT, nil).want(200)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(409)
+
+	// Nobody decides their own claim.
+	secPhoto := e.uploadID(tr.secT)
+	e.claim(tr.secT, "", map[string]any{"rule_code": "four_ones.volunteer", "occurred_on": day, "evidence_ids": []int64{secPhoto}}).want(201).decode(&c)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(403)
+
+	// Volunteer hours: 0.5 steps, capped at 10 a month.
+	hours := func(q any) *result {
+		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "volunteer.hours", "occurred_on": day, "quantity": q, "evidence_ids": []int64{photo}})
+	}
+	for _, bad := range []any{0.3, 0, -1, 24.5, 1.25} {
+		if r := hours(bad); r.Status != 422 {
+			t.Errorf("quantity %v: %d %s", bad, r.Status, r.Body)
+		}
+	}
+	hours(8).want(201).decode(&c)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
+	hours(3.5).want(201).decode(&c)
+	if c.PointsRequested != 35 {
+		t.Fatalf("3.5 hours request %s points", c.PointsRequested)
+	}
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
+	if !d.Capped || d.Entry.Points != 20 {
+		t.Fatalf("hours over the cap: %+v", d)
+	}
+
+	// Bad claims.
+	other := e.uploadID(tr.bobT)
+	for name, body := range map[string]map[string]any{
+		"unknown rule":      {"rule_code": "nope", "occurred_on": day},
+		"check-in rule":     {"rule_code": "activity.day", "occurred_on": day},
+		"manual rule":       {"rule_code": "adjust.bonus", "occurred_on": day},
+		"future":            {"rule_code": "four_ones.read_theory", "occurred_on": time.Now().AddDate(0, 0, 3).Format("2006-01-02"), "evidence_ids": []int64{photo}},
+		"not a date":        {"rule_code": "four_ones.read_theory", "occurred_on": "yesterday", "evidence_ids": []int64{photo}},
+		"no evidence":       {"rule_code": "four_ones.read_theory", "occurred_on": day},
+		"someone's photo":   {"rule_code": "four_ones.read_theory", "occurred_on": day, "evidence_ids": []int64{other}},
+		"too many photos":   {"rule_code": "four_ones.read_theory", "occurred_on": day, "evidence_ids": []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		"quantity for once": {"rule_code": "four_ones.read_theory", "occurred_on": day, "evidence_ids": []int64{photo}, "quantity": 2},
+		"long note":         {"rule_code": "four_ones.read_theory", "occurred_on": day, "evidence_ids": []int64{photo}, "note": strings.Repeat("长", 501)},
+		"assignment given":  {"rule_code": "four_ones.read_theory", "occurred_on": day, "evidence_ids": []int64{photo}, "assignment_id": 1},
+	} {
+		if r := e.claim(tr.aliceT, "", body); r.Status != 422 {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
+		}
+	}
+
+	// Pioneer posts: a claim needs an assignment active on the day.
+	var post models.Post
+	e.post("/api/v1/posts", tr.aliceT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗"}).want(404)
+	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗", "duties": "承担本科生党课"}).want(201).decode(&post)
+	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗"}).want(409)
+	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b2, "name": "科研先锋岗"}).want(404)
+	var as models.PostAssignment
+	assign := func(member int64, from, to string) *result {
+		return e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT, map[string]any{"member_id": member, "starts_on": from, "ends_on": to, "commitment": "亮身份、亮职责、亮承诺"})
+	}
+	assign(tr.bob, day, day).want(422) // not of this branch
+	assign(tr.alice, day, "2000-01-01").want(422)
+	yearStart, yearEnd := day[:4]+"-01-01", day[:4]+"-12-31"
+	assign(tr.alice, yearStart, yearEnd).want(201).decode(&as)
+	var posts app.List[app.PostWithAssignments]
+	e.get("/api/v1/posts", tr.aliceT).want(200).decode(&posts)
+	if len(posts.Items) != 1 || len(posts.Items[0].Assignments) != 1 {
+		t.Fatalf("alice sees posts %+v", posts.Items)
+	}
+	pioneer := func(asg any, on string) *result {
+		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": on, "assignment_id": asg})
+	}
+	pioneer(nil, day).want(422)
+	pioneer(as.ID, fmt.Sprintf("%d-12-31", time.Now().Year()-1)).want(422)
+	pioneer(as.ID, day).want(201).decode(&c)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
+	if d.Entry.Points != 30 || d.Entry.Category != "pioneer" {
+		t.Fatalf("pioneer entry: %+v", d.Entry)
+	}
+
+	// Batch: a result for every claim, failures included.
+	var ids []int64
+	for _, rule := range []string{"four_ones.listen_masses", "four_ones.guide_activists"} {
+		e.claim(tr.aliceT, "", map[string]any{"rule_code": rule, "occurred_on": day, "evidence_ids": []int64{photo}}).want(201).decode(&c)
+		ids = append(ids, c.ID)
+	}
+	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": ids, "action": "reject"}).want(422)
+	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": []int64{ids[0], ids[0]}, "action": "approve"}).want(422)
+	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": make([]int64, 101), "action": "approve"}).want(422)
+	var batch struct{ Results []app.BatchResult }
+	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": []int64{ids[0], 999999, ids[1]}, "action": "approve"}).want(200).decode(&batch)
+	if len(batch.Results) != 3 || batch.Results[0].Status != "approved" || batch.Results[1].Error == nil || batch.Results[1].Error.Code != "not_found" || batch.Results[2].Status != "approved" {
+		t.Fatalf("batch: %+v", batch.Results)
+	}
+
+	// A rule edit makes a new version; a claim keeps the version it was filed under.
+	e.claim(tr.carT, "", map[string]any{"rule_code": "four_ones.listen_masses", "occurred_on": day, "evidence_ids": []int64{e.uploadID(tr.carT)}}).want(201).decode(&c)
+	e.json("PATCH", "/api/v1/rules/four_ones.listen_masses", e.adminT, map[string]any{"points": 3, "monthly_cap": 3}).want(200)
+	var b3Sec models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "S003", "name": "机关书记", "branch_id": tr.b3}).want(201).decode(&b3Sec)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", b3Sec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.b3}}).want(200)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), e.tokenFor(b3Sec.ID), nil).want(200).decode(&d)
+	if d.Entry.RuleVersion != 1 || d.Entry.Points != 20 {
+		t.Fatalf("old claim under the new rule: %+v", d.Entry)
+	}
+
+	// A closed month takes no claims.
+	e.post("/api/v1/periods/"+day[:7]+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(200)
+	e.claim(tr.aliceT, "", read).want(409)
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIdempotentClaims(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	photo := e.uploadID(tr.aliceT)
+	body := map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{photo}}
+	var first, again models.Claim
+	e.claim(tr.aliceT, "key-1", body).want(201).decode(&first)
+	r := e.claim(tr.aliceT, "key-1", body).want(201)
+	r.decode(&again)
+	if again.ID != first.ID || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d vs %d", again.ID, first.ID)
+	}
+	other := map[string]any{"rule_code": "four_ones.volunteer", "occurred_on": today(e), "evidence_ids": []int64{photo}}
+	e.claim(tr.aliceT, "key-1", other).want(409)
+	e.claim(tr.aliceT, strings.Repeat("k", 129), body).want(422)
+	// Keys are per member.
+	e.claim(tr.bobT, "key-1", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{e.uploadID(tr.bobT)}}).want(201).decode(&again)
+	if again.ID == first.ID {
+		t.Fatal("another member's key returned alice's claim")
+	}
+	// Twenty concurrent submissions with one key make one claim.
+	ids := make(chan int64, 20)
+	got := concurrently(20, func(int) int {
+		r := e.claim(tr.aliceT, "key-burst", body)
+		var c models.Claim
+		r.decode(&c)
+		ids <- c.ID
+		return r.Status
+	})
+	close(ids)
+	seen := map[int64]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	var n int64
+	e.db.R.Model(&models.Claim{}).Where("idempotency_key = ?", "key-burst").Count(&n)
+	if got[201] != 20 || len(seen) != 1 || n != 1 {
+		t.Fatalf("statuses %v, %d distinct answers, %d claims", got, len(seen), n)
+	}
+}
+
+func TestCapsHoldUnderConcurrentApprovals(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	photo := e.uploadID(tr.aliceT)
+	ids := make([]int64, 50)
+	for i := range ids {
+		var c models.Claim
+		e.claim(tr.aliceT, "", map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 1, "evidence_ids": []int64{photo}}).want(201).decode(&c)
+		ids[i] = c.ID
+	}
+	got := concurrently(50, func(i int) int {
+		return e.post(fmt.Sprintf("/api/v1/claims/%d/approve", ids[i]), tr.secT, nil).Status
+	})
+	if got[200] != 50 {
+		t.Fatalf("statuses %v", got)
+	}
+	var awarded []int64
+	e.db.R.Model(&models.Claim{}).Where("id IN ?", ids).Pluck("points_awarded", &awarded)
+	var sum, full int64
+	for _, a := range awarded {
+		sum += a
+		if a == 10 {
+			full++
+		}
+	}
+	var rt models.RuleTotal
+	e.db.R.Where("member_id = ? AND rule_code = ?", tr.alice, "volunteer.hours").Take(&rt)
+	if sum != 100 || full != 10 || rt.Points != 100 {
+		t.Fatalf("awarded %d tenths in %d full awards, rule total %s; the cap is 10", sum, full, rt.Points)
+	}
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTwoSecretariesDecideOneClaim(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var gbSec models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b2}).want(201).decode(&gbSec)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
+	tokens := []string{tr.secT, e.tokenFor(gbSec.ID)}
+	photo := e.uploadID(tr.aliceT)
+	for round := 0; round < 5; round++ {
+		var c models.Claim
+		e.claim(tr.aliceT, "", map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 0.5, "evidence_ids": []int64{photo}}).want(201).decode(&c)
+		got := concurrently(2, func(i int) int {
+			if round%2 == 1 && i == 1 {
+				return e.post(fmt.Sprintf("/api/v1/claims/%d/reject", c.ID), tokens[i], map[string]string{"reason": "重复"}).Status
+			}
+			return e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tokens[i], nil).Status
+		})
+		if got[200] != 1 || got[409] != 1 {
+			t.Fatalf("round %d: %v", round, got)
+		}
+		var entries int64
+		e.db.R.Model(&models.Entry{}).Where("claim_id = ?", c.ID).Count(&entries)
+		var cur models.Claim
+		e.db.R.Take(&cur, c.ID)
+		if (cur.Status == "approved") != (entries == 1) || entries > 1 {
+			t.Fatalf("round %d: claim %s with %d entries", round, cur.Status, entries)
+		}
+	}
+}
