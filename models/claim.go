@@ -76,3 +76,31 @@ type PostAssignment struct {
 	CreatedBy  *int64    `json:"-"`
 	CreatedAt  time.Time `json:"created_at"`
 }
+
+// Activity is an event members check in at, with a code shown as a QR, an optional
+// place and radius, and a rule that check-ins earn under.
+type Activity struct {
+	ID          int64     `gorm:"primaryKey" json:"id"`
+	OrgID       int64     `json:"org_id"`
+	Title       string    `json:"title"`
+	RuleCode    string    `json:"rule_code"`
+	StartsAt    time.Time `json:"starts_at"`
+	EndsAt      time.Time `json:"ends_at"`
+	CheckinCode string    `json:"checkin_code,omitempty"`
+	Lat         *float64  `json:"lat"`
+	Lng         *float64  `json:"lng"`
+	RadiusM     *int      `json:"radius_m"`
+	CreatedBy   *int64    `json:"-"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Checkin is one member at one activity.
+type Checkin struct {
+	ID         int64     `gorm:"primaryKey" json:"id"`
+	ActivityID int64     `json:"activity_id"`
+	MemberID   int64     `json:"member_id"`
+	EntryID    *int64    `json:"entry_id"`
+	Lat        *float64  `json:"lat"`
+	Lng        *float64  `json:"lng"`
+	CreatedAt  time.Time `json:"created_at"`
+}
