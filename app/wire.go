@@ -6,15 +6,16 @@ import (
 
 // Services are the use cases, wired from a configuration and an open database.
 type Services struct {
-	Identity *Identity
-	Orgs     *Orgs
-	Members  *Members
-	Ledger   *Ledger
-	Rules    *Rules
-	Audit    *Audit
-	Claims   *Claims
-	Uploads  *Uploads
-	Posts    *Posts
+	Identity   *Identity
+	Orgs       *Orgs
+	Members    *Members
+	Ledger     *Ledger
+	Rules      *Rules
+	Audit      *Audit
+	Claims     *Claims
+	Uploads    *Uploads
+	Posts      *Posts
+	Activities *Activities
 }
 
 // NewServices wires the use cases. wechat may be nil, in which case the WeChat client
@@ -25,14 +26,15 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 	}
 	tokens := NewTokens(db, cfg.JWTSecret, cfg.AccessTTL, cfg.RefreshTTL)
 	return &Services{
-		Identity: NewIdentity(db, tokens, wechat, cfg.Demo, cfg.LoginPerUser, cfg.LoginPerIP, log),
-		Orgs:     NewOrgs(db),
-		Members:  NewMembers(db, cfg.InviteTTL),
-		Ledger:   NewLedger(db, cfg.Location),
-		Rules:    NewRules(db),
-		Audit:    NewAudit(db),
-		Claims:   NewClaims(db, cfg.Location),
-		Uploads:  NewUploads(db, FSStore{Dir: cfg.DataDir}),
-		Posts:    NewPosts(db),
+		Identity:   NewIdentity(db, tokens, wechat, cfg.Demo, cfg.LoginPerUser, cfg.LoginPerIP, log),
+		Orgs:       NewOrgs(db),
+		Members:    NewMembers(db, cfg.InviteTTL),
+		Ledger:     NewLedger(db, cfg.Location),
+		Rules:      NewRules(db),
+		Audit:      NewAudit(db),
+		Claims:     NewClaims(db, cfg.Location),
+		Uploads:    NewUploads(db, FSStore{Dir: cfg.DataDir}),
+		Posts:      NewPosts(db),
+		Activities: NewActivities(db, cfg.Location),
 	}
 }

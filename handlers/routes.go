@@ -56,4 +56,10 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/claims/:id/reject", s.auth, s.rejectClaim)
 	f.Get(v1+"/approvals", s.auth, s.approvalQueue)
 	f.Post(v1+"/approvals/batch", s.auth, s.batchDecide)
+
+	f.Get(v1+"/activities", s.auth, s.listActivities)
+	f.Post(v1+"/activities", s.auth, s.createActivity)
+	f.Post(v1+"/activities/:id/code", s.auth, s.rotateActivityCode)
+	f.Post(v1+"/activities/:id/checkin", s.auth, s.checkin)
+	f.Get(v1+"/activities/:id/attendance", s.auth, s.attendance)
 }

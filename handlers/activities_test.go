@@ -1,0 +1,119 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+func TestActivitiesAndCheckins(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	now := time.Now()
+	window := map[string]any{"starts_at": now.Add(-time.Hour).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}
+	activity := func(token string, org int64, rule string, extra map[string]any) *result {
+		body := map[string]any{"org_id": org, "title": "三会一课：支部党员大会", "rule_code": rule}
+		for k, v := range window {
+			body[k] = v
+		}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return e.post("/api/v1/activities", token, body)
+	}
+	here := map[string]any{"lat": 39.9990, "lng": 116.3260, "radius_m": 200}
+	var act models.Activity
+	activity(tr.secT, tr.b1, "meeting.attend", here).want(201).decode(&act)
+	if len(act.CheckinCode) != 16 {
+		t.Fatalf("code %q", act.CheckinCode)
+	}
+	for name, extra := range map[string]map[string]any{
+		"claim rule":         {"rule_code": "four_ones.read_theory"},
+		"ends before starts": {"ends_at": now.Add(-2 * time.Hour).Format(time.RFC3339)},
+		"bad time":           {"starts_at": "tomorrow"},
+		"radius, no place":   {"radius_m": 100},
+		"lat out of range":   {"lat": 91.0, "lng": 0.0},
+	} {
+		if r := activity(tr.secT, tr.b1, "meeting.attend", extra); r.Status != 422 {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	activity(tr.secT, tr.b2, "meeting.attend", nil).want(404)
+	activity(tr.aliceT, tr.b1, "meeting.attend", nil).want(404)
+
+	// Members see it without the code; the secretary sees the code.
+	var list app.List[models.Activity]
+	e.get("/api/v1/activities", tr.aliceT).want(200).decode(&list)
+	if len(list.Items) != 1 || list.Items[0].CheckinCode != "" {
+		t.Fatalf("alice sees %+v", list.Items)
+	}
+	e.get("/api/v1/activities", tr.bobT).want(200).decode(&list)
+	if len(list.Items) != 0 {
+		t.Fatalf("bob sees b1's activity")
+	}
+
+	checkin := func(token string, id int64, code string, lat, lng any) *result {
+		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", id), token, map[string]any{"code": code, "lat": lat, "lng": lng})
+	}
+	checkin(tr.aliceT, act.ID, "WRONGCODE", 39.999, 116.326).want(422)
+	checkin(tr.aliceT, act.ID, act.CheckinCode, nil, nil).want(422)
+	checkin(tr.aliceT, act.ID, act.CheckinCode, 40.1, 116.326).want(422) // about 11 km off
+	checkin(tr.bobT, act.ID, act.CheckinCode, 39.999, 116.326).want(404)
+	var res app.CheckinResult
+	checkin(tr.aliceT, act.ID, act.CheckinCode, 39.9995, 116.3262).want(201).decode(&res)
+	if res.Entry == nil || res.Entry.Points != 10 || res.Entry.Source != "checkin" || res.Checkin.EntryID == nil {
+		t.Fatalf("check-in: %+v", res)
+	}
+	checkin(tr.aliceT, act.ID, act.CheckinCode, 39.9995, 116.3262).want(409)
+
+	// The code rotates; the old one stops working.
+	var rotated models.Activity
+	e.post(fmt.Sprintf("/api/v1/activities/%d/code", act.ID), tr.aliceT, nil).want(404)
+	e.post(fmt.Sprintf("/api/v1/activities/%d/code", act.ID), tr.secT, nil).want(200).decode(&rotated)
+	checkin(tr.secT, act.ID, act.CheckinCode, 39.999, 116.326).want(422)
+	checkin(tr.secT, act.ID, rotated.CheckinCode, 39.999, 116.326).want(201)
+
+	// A committee-wide activity day, without a place: anyone in the tree checks in.
+	var day models.Activity
+	activity(e.adminT, e.rootID, "activity.day", nil).want(201).decode(&day)
+	checkin(tr.bobT, day.ID, day.CheckinCode, nil, nil).want(201)
+	// Outside the window.
+	var later models.Activity
+	activity(e.adminT, e.rootID, "activity.day", map[string]any{"starts_at": now.Add(time.Hour).Format(time.RFC3339), "ends_at": now.Add(2 * time.Hour).Format(time.RFC3339)}).want(201).decode(&later)
+	checkin(tr.bobT, later.ID, later.CheckinCode, nil, nil).want(409)
+
+	// meeting.attend is capped at 4 a month: the fifth meeting earns nothing.
+	for i := 0; i < 4; i++ {
+		var m models.Activity
+		activity(tr.secT, tr.b1, "meeting.attend", nil).want(201).decode(&m)
+		checkin(tr.aliceT, m.ID, m.CheckinCode, nil, nil).want(201).decode(&res)
+	}
+	if !res.Capped || res.Entry != nil {
+		t.Fatalf("fifth meeting: %+v", res)
+	}
+
+	// Attendance is for the secretary.
+	var att app.List[app.AttendanceRow]
+	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance", act.ID), tr.secT).want(200).decode(&att)
+	if len(att.Items) != 2 || att.Items[0].Name != "王小丽" {
+		t.Fatalf("attendance: %+v", att.Items)
+	}
+	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance", act.ID), tr.aliceT).want(404)
+
+	// A check-in tapped five times at once counts once.
+	var tap models.Activity
+	activity(e.adminT, e.rootID, "activity.day", nil).want(201).decode(&tap)
+	got := concurrently(5, func(int) int { return checkin(tr.carT, tap.ID, tap.CheckinCode, nil, nil).Status })
+	var n int64
+	e.db.R.Model(&models.Checkin{}).Where("activity_id = ? AND member_id = ?", tap.ID, tr.carol).Count(&n)
+	if got[201] != 1 || got[409] != 4 || n != 1 {
+		t.Fatalf("five taps: %v, %d check-ins", got, n)
+	}
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
+	}
+}
