@@ -56,6 +56,10 @@ func New(d Deps) *fiber.App {
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
 		CaseSensitive:         true,
+		// Multipart bodies are parsed when an upload handler asks (c.FormFile), not while
+		// reading every request: other routes never pay for it, and a broken body gets
+		// the handler's answer in the envelope.
+		DisablePreParseMultipartForm: true,
 	})
 	f.Use(s.observe)
 	s.routes(f)
