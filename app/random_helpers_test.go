@@ -1,0 +1,79 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// setupRandom builds a committee with two general branches of three branches each and
+// six members per branch; the first member of each branch is its secretary.
+func setupRandom(t *testing.T, db *app.DB, loc *time.Location) (*app.Actor, []int64, []models.Member, *app.Ledger, *app.Claims, *app.Activities, *app.Uploads) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := app.Config{AdminUsername: "admin", AdminPassword: "admin-pass-1"}
+	if _, err := app.Bootstrap(ctx, db, cfg, app.NewLogger(io.Discard, "error")); err != nil {
+		t.Fatal(err)
+	}
+	sys, err := app.SystemActor(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := sys.Grants[0].OrgID
+	orgSvc, memSvc := app.NewOrgs(db), app.NewMembers(db, time.Hour)
+	orgs := []int64{root}
+	var members []models.Member
+	for g := 0; g < 2; g++ {
+		gb, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &root, Kind: models.KindGeneralBranch, Name: fmt.Sprintf("总支%d", g)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgs = append(orgs, gb.ID)
+		for b := 0; b < 3; b++ {
+			br, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &gb.ID, Kind: models.KindBranch, Name: fmt.Sprintf("支部%d", b)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			orgs = append(orgs, br.ID)
+			for i := 0; i < 6; i++ {
+				m, err := memSvc.Create(ctx, sys, app.MemberInput{MemberNo: fmt.Sprintf("R%d%d%d", g, b, i), Name: fmt.Sprintf("党员%d%d%d", g, b, i), BranchID: br.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					if _, err := memSvc.SetRoles(ctx, sys, m.ID, []app.RoleInput{{Role: models.RoleSecretary, OrgID: br.ID}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				members = append(members, m)
+			}
+		}
+	}
+	return sys, orgs, members, app.NewLedger(db, loc), app.NewClaims(db, loc), app.NewActivities(db, loc), app.NewUploads(db, app.FSStore{Dir: t.TempDir()})
+}
+
+func secretaryOf(m models.Member, all []models.Member) models.Member {
+	for _, x := range all {
+		if x.BranchID == m.BranchID {
+			return x
+		}
+	}
+	return m
+}
+
+func memberByID(all []models.Member, id int64) models.Member {
+	for _, m := range all {
+		if m.ID == id {
+			return m
+		}
+	}
+	return models.Member{}
+}

@@ -1,0 +1,218 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"partyledger/app"
+	"partyledger/app/apptest"
+	"partyledger/models"
+)
+
+// TestRandomOperationsKeepTheLedgerTrue runs a long random mix of the ledger's operations
+// (claims filed, approved, rejected and withdrawn; bonuses, deductions and reversals;
+// check-ins; months closed and reopened) and then checks that approved claims, entries,
+// caps and running totals agree and that Verify passes; then a tampered row must fail
+// it. The seed is printed; LEDGER_TEST_SEED=n replays a run.
+func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("LEDGER_TEST_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (replay with LEDGER_TEST_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	ops := 2000
+	if testing.Short() {
+		ops = 300
+	}
+	ctx := context.Background()
+	db := apptest.OpenDB(t)
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	sys, orgs, members, ledger, claims, acts, uploads := setupRandom(t, db, loc)
+	root := sys.Grants[0].OrgID
+	// Secretaries are the first member of each branch; actors are read as requests read them.
+	actors := map[int64]*app.Actor{}
+	loader := app.NewIdentity(db, app.NewTokens(db, []byte("k0123456789abcdef0123456789abcdef"), time.Minute, time.Hour), nil, false,
+		app.RateLimit{N: 1, Per: time.Second}, app.RateLimit{N: 1, Per: time.Second}, nil)
+	actorOf := func(id int64) *app.Actor {
+		if a, ok := actors[id]; ok {
+			return a
+		}
+		a, err := loader.Actor(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actors[id] = a
+		return a
+	}
+	photos := map[int64]int64{}
+	photoOf := func(m int64) int64 {
+		if id, ok := photos[m]; ok {
+			return id
+		}
+		u, err := uploads.Create(ctx, actorOf(m), bytesReader(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 32)...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		photos[m] = u.ID
+		return u.ID
+	}
+	today := models.Today(time.Now(), loc)
+	lastMonth := models.Date(time.Now().In(loc).AddDate(0, -1, -time.Now().In(loc).Day()+1).Format("2006-01-02"))
+	days := []models.Date{today, lastMonth}
+	claimRules := []string{"four_ones.listen_masses", "four_ones.guide_activists", "four_ones.read_theory", "four_ones.volunteer", "volunteer.hours"}
+	var activities []models.Activity
+	for _, rule := range []string{"activity.day", "meeting.attend", "meeting.attend"} {
+		a, err := acts.Create(ctx, sys, app.ActivityInput{OrgID: root, Title: "活动", RuleCode: rule,
+			StartsAt: time.Now().Add(-time.Hour).Format(time.RFC3339), EndsAt: time.Now().Add(time.Hour).Format(time.RFC3339)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		activities = append(activities, a)
+	}
+	var pending []int64
+	var entryIDs []int64
+	counts := map[string]int{}
+	expected := func(err error) {
+		t.Helper()
+		var me *models.Error
+		if err != nil && (!errors.As(err, &me) || me.Code == models.EInternal || me.Code == models.EUnavailable) {
+			t.Fatalf("seed %d: unexpected error: %v", seed, err)
+		}
+	}
+	for i := 0; i < ops; i++ {
+		m := members[rng.IntN(len(members))]
+		sec := secretaryOf(m, members)
+		switch op := rng.IntN(100); {
+		case op < 35: // file a claim
+			rule := claimRules[rng.IntN(len(claimRules))]
+			in := app.ClaimInput{RuleCode: rule, OccurredOn: string(days[rng.IntN(2)]), EvidenceIDs: []int64{photoOf(m.ID)}}
+			if rule == "volunteer.hours" {
+				q := models.Points(5 * (1 + rng.IntN(12)))
+				in.Quantity = &q
+			}
+			key := ""
+			if rng.IntN(3) == 0 {
+				key = fmt.Sprintf("k%d", rng.IntN(50))
+			}
+			c, created, err := claims.Submit(ctx, actorOf(m.ID), key, in)
+			expected(err)
+			if err == nil && created {
+				pending = append(pending, c.ID)
+				counts["claim"]++
+			}
+		case op < 60 && len(pending) > 0: // decide one
+			j := rng.IntN(len(pending))
+			id := pending[j]
+			c, err := claims.Get(ctx, sys, id)
+			expected(err)
+			decider := actorOf(secretaryOf(memberByID(members, c.MemberID), members).ID)
+			switch rng.IntN(4) {
+			case 0:
+				_, err = claims.Reject(ctx, decider, id, "不符合要求")
+			case 1:
+				_, err = claims.Withdraw(ctx, actorOf(c.MemberID), id)
+			default:
+				var d app.Decision
+				d, err = claims.Approve(ctx, decider, id)
+				if err == nil && d.Entry != nil {
+					entryIDs = append(entryIDs, d.Entry.ID)
+				}
+			}
+			expected(err)
+			if err == nil {
+				pending = append(pending[:j], pending[j+1:]...)
+				counts["decision"]++
+			}
+		case op < 72: // bonus or deduction
+			code := []string{"adjust.bonus", "adjust.deduct"}[rng.IntN(2)]
+			e, err := ledger.Manual(ctx, actorOf(sec.ID), app.ManualInput{MemberID: m.ID, RuleCode: code, Points: models.Points(1 + rng.IntN(30)), Reason: "随机", OccurredOn: string(days[rng.IntN(2)])})
+			if m.ID == sec.ID {
+				continue
+			}
+			expected(err)
+			if err == nil {
+				entryIDs = append(entryIDs, e.ID)
+				counts["manual"]++
+			}
+		case op < 80 && len(entryIDs) > 0: // reverse an entry
+			id := entryIDs[rng.IntN(len(entryIDs))]
+			_, err := ledger.Reverse(ctx, sys, id, "更正")
+			expected(err)
+			if err == nil {
+				counts["reversal"]++
+			}
+		case op < 95: // check in
+			a := activities[rng.IntN(len(activities))]
+			r, err := acts.Checkin(ctx, actorOf(m.ID), a.ID, app.CheckinInput{Code: a.CheckinCode})
+			expected(err)
+			if err == nil && r.Entry != nil {
+				entryIDs = append(entryIDs, r.Entry.ID)
+				counts["checkin"]++
+			}
+		default: // close or reopen last month somewhere
+			org := orgs[rng.IntN(len(orgs))]
+			var err error
+			if rng.IntN(2) == 0 {
+				_, err = ledger.ClosePeriod(ctx, sys, string(lastMonth.Period()), org)
+			} else {
+				_, err = ledger.ReopenPeriod(ctx, sys, string(lastMonth.Period()), org, "补录")
+			}
+			expected(err)
+			counts["period"]++
+		}
+	}
+	t.Logf("seed %d: %v", seed, counts)
+	if counts["claim"] < ops/10 || counts["decision"] < ops/20 || counts["checkin"] == 0 || counts["reversal"] == 0 {
+		t.Fatalf("seed %d: the mix did too little: %v", seed, counts)
+	}
+
+	// Approved claims and their entries agree; nothing else has a claim entry.
+	var rows []struct {
+		ID            int64
+		Status        string
+		PointsAwarded *int64
+		EntryPoints   *int64
+	}
+	db.R.Raw(`SELECT c.id, c.status, c.points_awarded, e.points AS entry_points FROM claims c LEFT JOIN entries e ON e.claim_id = c.id`).Scan(&rows)
+	for _, r := range rows {
+		switch {
+		case r.Status == models.ClaimApproved && *r.PointsAwarded > 0 && (r.EntryPoints == nil || *r.EntryPoints != *r.PointsAwarded):
+			t.Fatalf("seed %d: approved claim %d awarded %d but its entry is %v", seed, r.ID, *r.PointsAwarded, r.EntryPoints)
+		case r.Status != models.ClaimApproved && r.EntryPoints != nil:
+			t.Fatalf("seed %d: %s claim %d has an entry", seed, r.Status, r.ID)
+		}
+	}
+	// No capped rule's total is above its cap, computed from the entries themselves.
+	var over []struct {
+		MemberID int64
+		Period   string
+		RuleCode string
+		Sum      int64
+		Cap      int64
+	}
+	db.R.Raw(`SELECT e.member_id, e.period, e.rule_code, SUM(e.points) AS sum, r.monthly_cap AS cap
+		FROM entries e JOIN rules r ON r.code = e.rule_code AND r.version = e.rule_version
+		WHERE r.monthly_cap IS NOT NULL GROUP BY e.member_id, e.period, e.rule_code, r.monthly_cap HAVING SUM(e.points) > r.monthly_cap`).Scan(&over)
+	if len(over) > 0 {
+		t.Fatalf("seed %d: over the cap: %+v", seed, over)
+	}
+	rep, err := app.Verify(ctx, db)
+	if err != nil {
+		t.Fatalf("seed %d: verify: %v", seed, err)
+	}
+	if rep.Entries == 0 {
+		t.Fatal("no entries")
+	}
+	// And a tampered row fails it.
+	db.W.Exec("UPDATE entries SET points = points + 1 WHERE id = (SELECT MIN(id) FROM entries)")
+	if _, err := app.Verify(ctx, db); err == nil {
+		t.Fatalf("seed %d: verify passed a tampered ledger", seed)
+	}
+}
