@@ -29,6 +29,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"partyledger/app"
+	"partyledger/bench/benchkit"
 )
 
 var (
@@ -47,70 +48,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-type server struct {
-	cmd  *exec.Cmd
-	addr string
-	logf *os.File
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// start runs the server and returns once /readyz answers 200, with the time that took.
-func start(env map[string]string, logPath string) (*server, time.Duration, error) {
-	s := &server{addr: freeAddr()}
-	var err error
-	if s.logf, err = os.Create(logPath); err != nil {
-		return nil, 0, err
-	}
-	s.cmd = exec.Command(*serverBin)
-	s.cmd.Env = append(os.Environ(), "LEDGER_ADDR="+s.addr)
-	for k, v := range env {
-		s.cmd.Env = append(s.cmd.Env, k+"="+v)
-	}
-	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
-	t0 := time.Now()
-	if err := s.cmd.Start(); err != nil {
-		return nil, 0, err
-	}
-	client := http.Client{Timeout: time.Second}
-	for time.Since(t0) < 60*time.Second {
-		resp, err := client.Get("http://" + s.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, time.Since(t0), nil
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	s.stop()
-	return nil, 0, fmt.Errorf("server not ready in 60 s; see %s", logPath)
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	s.cmd.Wait()
-	s.logf.Close()
-}
-
-// peakRSS is the process's high-water resident memory (VmHWM), in MiB.
-func (s *server) peakRSS() float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
-	if m == nil {
-		return 0
-	}
-	kb, _ := strconv.ParseFloat(string(m[1]), 64)
-	return kb / 1024
 }
 
 type wrkResult struct {
@@ -231,11 +168,11 @@ func run() error {
 		}
 		var times []string
 		for i := 0; i < 3; i++ {
-			s, d, err := start(cold, filepath.Join(work, "cold.log"))
+			s, d, err := benchkit.Start(*serverBin, cold, filepath.Join(work, "cold.log"))
 			if err != nil {
 				return err
 			}
-			s.stop()
+			s.Stop()
 			what := "restart on existing data"
 			if i == 0 {
 				what = "empty database (migrate, first admin)"
@@ -249,18 +186,18 @@ func run() error {
 	for k, v := range env {
 		demo[k] = v
 	}
-	s, d, err := start(demo, filepath.Join(work, "demo.log"))
+	s, d, err := benchkit.Start(*serverBin, demo, filepath.Join(work, "demo.log"))
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Stop()
 	if *driver == "mysql" {
 		fmt.Println("| measure | value |\n| --- | --- |")
 	}
 	fmt.Printf("| cold start with the demo seed (3,000 members) | %.0f ms |\n", float64(d.Microseconds())/1000)
-	rssIdle := s.peakRSS()
+	rssIdle := s.PeakRSS()
 
-	resp, err := http.Post("http://"+s.addr+"/api/v1/auth/wechat/login", "application/json", bytes.NewReader([]byte(`{"code":"demo:D00001"}`)))
+	resp, err := http.Post("http://"+s.Addr+"/api/v1/auth/wechat/login", "application/json", bytes.NewReader([]byte(`{"code":"demo:D00001"}`)))
 	if err != nil {
 		return err
 	}
@@ -271,7 +208,7 @@ func run() error {
 		return fmt.Errorf("demo login failed")
 	}
 
-	pingAddr := freeAddr()
+	pingAddr := benchkit.FreeAddr()
 	ping := exec.Command(*pingBin, pingAddr)
 	if err := ping.Start(); err != nil {
 		return err
@@ -289,15 +226,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	health, err := wrk("http://"+s.addr+"/healthz", "")
+	health, err := wrk("http://"+s.Addr+"/healthz", "")
 	if err != nil {
 		return err
 	}
-	me, err := wrk("http://"+s.addr+"/api/v1/me", "Authorization: Bearer "+tok.AccessToken)
+	me, err := wrk("http://"+s.Addr+"/api/v1/me", "Authorization: Bearer "+tok.AccessToken)
 	if err != nil {
 		return err
 	}
-	rssPeak := s.peakRSS()
+	rssPeak := s.PeakRSS()
 
 	var db *sql.DB
 	if *driver == "mysql" {

@@ -1,0 +1,363 @@
+// Command ledger measures the ledger's write paths against this machine's limit: claim
+// submission and approval throughput, each beside a plain loop of single-row INSERT
+// transactions through the same database driver in the same run, and a check-in burst of
+// all 3,000 demo members. Run it through bench/run.sh. Loopback only; every loop stops
+// by itself.
+package main
+
+import (
+	"bytes"
+
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/golang-jwt/jwt/v5"
+	_ "modernc.org/sqlite"
+
+	"partyledger/bench/benchkit"
+)
+
+var (
+	serverBin = flag.String("server", "bin/server", "the server binary")
+	driver    = flag.String("driver", "sqlite", "sqlite or mysql")
+	mysqlDSN  = flag.String("mysql", os.Getenv("LEDGER_TEST_MYSQL_DSN"), "MySQL server DSN without a database")
+	duration  = flag.Duration("d", 10*time.Second, "length of each throughput run")
+	conns     = flag.Int("c", 64, "concurrent connections")
+)
+
+const jwtKey = "bench-signing-key-0123456789abcdef0123"
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// token mints an access token as the server would; the harness measures ledger writes,
+// not 3,000 log-ins.
+func token(memberID int64) string {
+	now := time.Now()
+	s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Issuer: "partyledger", Subject: strconv.FormatInt(memberID, 10),
+		Audience: jwt.ClaimStrings{"partyledger-api"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte(jwtKey))
+	return s
+}
+
+type client struct {
+	base string
+	http *http.Client
+}
+
+func (c client) do(method, path, tok string, body []byte, ctype string, hdr map[string]string) (int, []byte, error) {
+	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func (c client) json(method, path, tok string, v any, hdr map[string]string) (int, []byte, error) {
+	b, _ := json.Marshal(v)
+	return c.do(method, path, tok, b, "application/json", hdr)
+}
+
+// result of a load phase.
+type result struct {
+	ok, failed int64
+	elapsed    time.Duration
+	lat        []time.Duration
+	firstErr   string
+}
+
+func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
+}
+
+// load runs job(i) for i = 0, 1, 2 … from *conns goroutines until n jobs are done or
+// the time is up; a job answers whether it succeeded.
+func load(n int, limit time.Duration, job func(i int) (bool, string)) result {
+	var next, ok, failed atomic.Int64
+	var mu sync.Mutex
+	var res result
+	deadline := time.Now().Add(limit)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := 0; w < *conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			for time.Now().Before(deadline) {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					break
+				}
+				s := time.Now()
+				good, msg := job(i)
+				lat = append(lat, time.Since(s))
+				if good {
+					ok.Add(1)
+				} else if failed.Add(1) == 1 {
+					mu.Lock()
+					res.firstErr = msg
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed, res.ok, res.failed = time.Since(t0), ok.Load(), failed.Load()
+	return res
+}
+
+// insertLoop is the database's own limit: single-row INSERT transactions through the
+// same driver from *conns goroutines (SQLite: one writer connection, as the server).
+func insertLoop(db *sql.DB, writers int) (float64, error) {
+	if _, err := db.Exec("CREATE TABLE bench_insert (id INTEGER PRIMARY KEY " + map[bool]string{true: "AUTO_INCREMENT", false: "AUTOINCREMENT"}[*driver == "mysql"] + ", member_id BIGINT NOT NULL, points BIGINT NOT NULL, note VARCHAR(100) NOT NULL)"); err != nil {
+		return 0, err
+	}
+	db.SetMaxOpenConns(writers)
+	db.SetMaxIdleConns(writers)
+	res := load(1<<30, *duration, func(i int) (bool, string) {
+		tx, err := db.Begin()
+		if err != nil {
+			return false, err.Error()
+		}
+		if _, err := tx.Exec("INSERT INTO bench_insert (member_id, points, note) VALUES (?, ?, ?)", i%3000, 20, "读书"); err != nil {
+			tx.Rollback()
+			return false, err.Error()
+		}
+		if err := tx.Commit(); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	if res.failed > 0 {
+		return 0, fmt.Errorf("insert loop: %s", res.firstErr)
+	}
+	return res.rate(), nil
+}
+
+func run() error {
+	work, err := os.MkdirTemp("", "ledger-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_DATA_DIR": filepath.Join(work, "data"), "LEDGER_DEMO": "1"}
+	var rawDB *sql.DB
+	if *driver == "mysql" {
+		cfg, err := mysql.ParseDSN(*mysqlDSN)
+		if err != nil || *mysqlDSN == "" {
+			return fmt.Errorf("-mysql (or LEDGER_TEST_MYSQL_DSN) is required")
+		}
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		name := fmt.Sprintf("ledger_bench_%d", time.Now().UnixNano())
+		if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+			return err
+		}
+		defer admin.Exec("DROP DATABASE " + name)
+		cfg.DBName = name
+		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", cfg.FormatDSN()
+		if rawDB, err = sql.Open("mysql", cfg.FormatDSN()); err != nil {
+			return err
+		}
+	}
+	srv, _, err := benchkit.Start(*serverBin, env, filepath.Join(work, "server.log"))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	if rawDB == nil {
+		if rawDB, err = sql.Open("sqlite", "file:"+filepath.Join(work, "data", "ledger.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"); err != nil {
+			return err
+		}
+	}
+	defer rawDB.Close()
+	c := client{base: "http://" + srv.Addr, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}}}
+
+	// The demo roster: member D%05d is member k = n-1, in branch k % 130, whose secretary is member k % 130.
+	var ids []int64
+	noOf := map[int64]int{}
+	admin := token(140) // D00140 is the demo admin
+	cursor := ""
+	for {
+		_, body, err := c.do("GET", "/api/v1/members?limit=100&cursor="+cursor, admin, nil, "", nil)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Items []struct {
+				ID       int64  `json:"id"`
+				MemberNo string `json:"member_no"`
+			} `json:"items"`
+			NextCursor *string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return fmt.Errorf("members: %s", body)
+		}
+		for _, m := range page.Items {
+			if n, err := strconv.Atoi(m.MemberNo[1:]); err == nil && m.MemberNo[0] == 'D' {
+				ids = append(ids, m.ID)
+				noOf[m.ID] = n
+			}
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	if len(ids) != 3000 {
+		return fmt.Errorf("the demo has %d members, want 3000", len(ids))
+	}
+	idOf := map[int]int64{}
+	for id, n := range noOf {
+		idOf[n] = id
+	}
+	secretaryOf := func(id int64) int64 { return idOf[(noOf[id]-1)%130+1] }
+	var claimants []int64 // members who are not branch secretaries
+	for _, id := range ids {
+		if noOf[id] > 130 {
+			claimants = append(claimants, id)
+		}
+	}
+
+	// Evidence: one photo per claimant.
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 2048)...)
+	photos := make([]int64, len(claimants))
+	up := load(len(claimants), time.Minute, func(i int) (bool, string) {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		fw, _ := w.CreateFormFile("file", "p.png")
+		fw.Write(photo)
+		w.Close()
+		st, body, err := c.do("POST", "/api/v1/uploads", token(claimants[i]), buf.Bytes(), w.FormDataContentType(), nil)
+		if err != nil || st != 201 {
+			return false, fmt.Sprintf("%d %s %v", st, body, err)
+		}
+		var u struct{ ID int64 }
+		json.Unmarshal(body, &u)
+		photos[i] = u.ID
+		return true, ""
+	})
+	if up.failed > 0 {
+		return fmt.Errorf("uploads: %s", up.firstErr)
+	}
+
+	// Claims: each claimant's four 四个一 duties, then volunteer hours, round-robin.
+	rules := []string{"four_ones.listen_masses", "four_ones.guide_activists", "four_ones.read_theory", "four_ones.volunteer", "volunteer.hours"}
+	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")
+	var claimIDs sync.Map
+	submit := load(len(claimants)*len(rules), *duration, func(i int) (bool, string) {
+		k := i % len(claimants)
+		rule := rules[i/len(claimants)]
+		body := map[string]any{"rule_code": rule, "occurred_on": day, "evidence_ids": []int64{photos[k]}, "note": "学习笔记"}
+		if rule == "volunteer.hours" {
+			body["quantity"] = 2.5
+		}
+		st, resp, err := c.json("POST", "/api/v1/claims", token(claimants[k]), body, map[string]string{"Idempotency-Key": fmt.Sprintf("bench-%d", i)})
+		if err != nil || st != 201 {
+			return false, fmt.Sprintf("%d %s %v", st, resp, err)
+		}
+		var cl struct{ ID int64 }
+		json.Unmarshal(resp, &cl)
+		claimIDs.Store(i, [2]int64{cl.ID, claimants[k]})
+		return true, ""
+	})
+	var pending [][2]int64
+	claimIDs.Range(func(_, v any) bool { pending = append(pending, v.([2]int64)); return true })
+	sort.Slice(pending, func(i, j int) bool { return pending[i][0] < pending[j][0] })
+
+	approve := load(len(pending), *duration, func(i int) (bool, string) {
+		st, resp, err := c.do("POST", fmt.Sprintf("/api/v1/claims/%d/approve", pending[i][0]), token(secretaryOf(pending[i][1])), nil, "", nil)
+		if err != nil || st != 200 {
+			return false, fmt.Sprintf("%d %s %v", st, resp, err)
+		}
+		return true, ""
+	})
+
+	// Check-in burst: an activity day for the whole committee, all 3,000 members at once.
+	st, body, err := c.json("POST", "/api/v1/activities", admin, map[string]any{"org_id": 1, "title": "党员活动日", "rule_code": "activity.day",
+		"starts_at": time.Now().Add(-time.Minute).Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
+	if err != nil || st != 201 {
+		return fmt.Errorf("activity: %d %s %v", st, body, err)
+	}
+	var act struct {
+		ID   int64  `json:"id"`
+		Code string `json:"checkin_code"`
+	}
+	json.Unmarshal(body, &act)
+	burst := load(len(ids), 60*time.Second, func(i int) (bool, string) {
+		st, resp, err := c.json("POST", fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token(ids[i]), map[string]any{"code": act.Code}, nil)
+		if err != nil || st != 201 {
+			return false, fmt.Sprintf("%d %s %v", st, resp, err)
+		}
+		return true, ""
+	})
+	rss := srv.PeakRSS()
+	srv.Stop()
+
+	// The database's own limit, measured after the server has stopped.
+	writers := *conns
+	if *driver == "sqlite" {
+		writers = 1
+	}
+	inserts, err := insertLoop(rawDB, writers)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("## %s, %d connections, %s per throughput run, %s\n\n| measure | value |\n| --- | --- |\n", *driver, *conns, *duration, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	line := func(name string, r result) {
+		errs := ""
+		if r.failed > 0 {
+			errs = fmt.Sprintf(", %d failed (first: %.120s)", r.failed, r.firstErr)
+		}
+		fmt.Printf("| %s | %d in %.1f s = %.0f/s (p50 %s, p99 %s)%s |\n", name, r.ok, r.elapsed.Seconds(), r.rate(), r.pct(0.5).Round(100*time.Microsecond), r.pct(0.99).Round(100*time.Microsecond), errs)
+	}
+	line("POST /claims (with Idempotency-Key and a photo)", submit)
+	line("POST /claims/{id}/approve (cap check, hash-chained entry, totals)", approve)
+	line("check-in burst: 3,000 members at one activity", burst)
+	fmt.Printf("| plain single-row INSERT transactions, same driver, %d writer(s) | %.0f/s |\n", writers, inserts)
+	fmt.Printf("| **claim submission / INSERT loop** (goal ≥ 50 %%) | **%.0f %%** |\n", 100*submit.rate()/inserts)
+	fmt.Printf("| **approval / INSERT loop** (goal ≥ 50 %%) | **%.0f %%** |\n", 100*approve.rate()/inserts)
+	fmt.Printf("| server peak RSS | %.0f MiB |\n\n", rss)
+	return nil
+}
