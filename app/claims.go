@@ -68,11 +68,6 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 		return models.Claim{}, false, err
 	}
 	reqHash := in.hash()
-	if key != "" {
-		if c, found, err := s.byKey(ctx, s.db.R, a.ID, key, reqHash); found || err != nil {
-			return c, false, err
-		}
-	}
 	fields := map[string]string{}
 	day, err := models.ParseDate(in.OccurredOn)
 	if err != nil {
@@ -157,13 +152,17 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 		c.EvidenceIDs = uniqueIDs(in.EvidenceIDs)
 		return writeAudit(tx, &a.ID, &c.BranchID, "claim.submitted", "claim", c.ID, nil, c)
 	})
-	if err != nil && key != "" && isDuplicate(err) {
-		// A concurrent request with the same key won: answer as it did.
+	if err != nil && key != "" {
+		// A retry: its key is taken (a duplicate), or what was valid the first time is no
+		// longer (the month has closed since). Either way the first answer stands. The key
+		// is looked up only now, so a first request costs no extra read.
 		c, found, ferr := s.byKey(ctx, s.db.W, a.ID, key, reqHash)
-		if ferr != nil || !found {
-			return c, false, dbError("submit claim", err)
+		if ferr != nil {
+			return c, false, ferr
 		}
-		return c, false, nil
+		if found {
+			return c, false, nil
+		}
 	}
 	if err != nil {
 		return c, false, dbError("submit claim", err)
