@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 
@@ -35,19 +34,15 @@ func NewLedger(db *DB, loc *time.Location) *Ledger {
 	return &Ledger{db: db, loc: loc, now: time.Now}
 }
 
-// writeTx runs fn in a transaction for ledger writes. On MySQL it reads committed data:
-// once a transaction holds a member's chain head, what it reads next (totals, caps) is
-// what the transactions before it committed, not a snapshot from before it waited. A
-// transaction the database chose to abort (deadlock, lock wait timeout) is run again, up
-// to three times in all; fn must therefore set its results afresh on every run.
+// writeTx runs fn in a transaction for ledger writes. On MySQL, sessions read committed
+// data (set when connecting, see OpenDBPool): once a transaction holds a member's chain
+// head, what it reads next (totals, caps) is what the transactions before it committed,
+// not a snapshot from before it waited. A transaction the database chose to abort
+// (deadlock, lock wait timeout) is run again, up to three times in all; fn must therefore
+// set its results afresh on every run.
 func (d *DB) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
-		var err error
-		if d.Driver == "mysql" {
-			err = d.W.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-		} else {
-			err = d.W.WithContext(ctx).Transaction(fn)
-		}
+		err := d.W.WithContext(ctx).Transaction(fn)
 		if err == nil || attempt == 3 || !isRetryable(err) || ctx.Err() != nil {
 			return err
 		}

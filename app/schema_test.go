@@ -131,3 +131,20 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	}
 	_ = app.DefaultPageLimit
 }
+
+// TestMySQLSessionsReadCommitted holds what the ledger's caps rely on (see writeTx).
+func TestMySQLSessionsReadCommitted(t *testing.T) {
+	if apptest.Driver() != "mysql" {
+		t.Skip("MySQL only: runs in the MySQL suite, as CI does")
+	}
+	db := apptest.OpenDB(t)
+	var iso string
+	if err := db.W.Raw("SELECT @@tx_isolation").Scan(&iso).Error; err != nil {
+		if err := db.W.Raw("SELECT @@transaction_isolation").Scan(&iso).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if iso != "READ-COMMITTED" {
+		t.Fatalf("sessions run at %s", iso)
+	}
+}
