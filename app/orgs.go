@@ -44,9 +44,9 @@ func checkOrgName(name string) (string, error) {
 
 // OrgInput is what POST /orgs takes.
 type OrgInput struct {
-	ParentID *int64
-	Kind     models.OrgKind
-	Name     string
+	ParentID *int64         `json:"parent_id"`
+	Kind     models.OrgKind `json:"kind"`
+	Name     string         `json:"name"`
 }
 
 // Create adds an org under a parent the actor administers. Returns EInvalid, EForbidden,
@@ -61,7 +61,7 @@ func (s *Orgs) Create(ctx context.Context, a *Actor, in OrgInput) (models.Org, e
 	if err != nil {
 		fields["name"] = "is required, at most 100 characters"
 	}
-	if in.ParentID == nil {
+	if in.ParentID == nil || *in.ParentID <= 0 {
 		fields["parent_id"] = "is required: the root committee exists already"
 	}
 	if len(fields) > 0 {
@@ -159,14 +159,17 @@ func scopeClause(col string, paths []string) clause.Expr {
 
 // OrgPatch is what PATCH /orgs/{id} may change.
 type OrgPatch struct {
-	Name     *string
-	ParentID *int64
+	Name     *string `json:"name" validate:"omitempty,max=100"`
+	ParentID *int64  `json:"parent_id" validate:"omitempty,gt=0"`
 }
 
 // Update renames an org or moves it (with its subtree) under another parent; the actor
 // must administer the org and, for a move, the new parent. Returns EInvalid, EForbidden,
 // ENotFound or EConflict.
 func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (models.Org, error) {
+	if err := Validate(p); err != nil {
+		return models.Org{}, err
+	}
 	if len(a.Scopes(models.RoleAdmin)) == 0 {
 		return models.Org{}, models.Errorf(models.EForbidden, "only admins change the org tree")
 	}

@@ -62,42 +62,6 @@ func (s *Server) approvalQueue(c *fiber.Ctx) error {
 	return c.JSON(list)
 }
 
-func (s *Server) getClaim(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	claim, err := s.Claims.Get(c.UserContext(), actor(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(claim)
-}
-
-func (s *Server) withdrawClaim(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	claim, err := s.Claims.Withdraw(c.UserContext(), actor(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(claim)
-}
-
-func (s *Server) approveClaim(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.Claims.Approve(c.UserContext(), actor(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(d)
-}
-
 func (s *Server) rejectClaim(c *fiber.Ctx) error {
 	id, err := pathID(c, "id")
 	if err != nil {
@@ -188,32 +152,4 @@ func (s *Server) listPosts(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(list)
-}
-
-func (s *Server) createPost(c *fiber.Ctx) error {
-	var req app.PostInput
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	p, err := s.Posts.Create(c.UserContext(), actor(c), req)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(p)
-}
-
-func (s *Server) assignPost(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	var req app.AssignmentInput
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	as, err := s.Posts.Assign(c.UserContext(), actor(c), id, req)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(as)
 }

@@ -66,18 +66,6 @@ func (s *Server) updateRule(c *fiber.Ctx) error {
 	return c.JSON(r)
 }
 
-func (s *Server) createEntry(c *fiber.Ctx) error {
-	var req app.ManualInput
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	e, err := s.Ledger.Manual(c.UserContext(), actor(c), req)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(e)
-}
-
 type reasonReq struct {
 	Reason string `json:"reason" validate:"notblank,max=500"`
 }

@@ -10,30 +10,6 @@ import (
 	"partyledger/models"
 )
 
-func (s *Server) createMember(c *fiber.Ctx) error {
-	var req app.MemberInput
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	m, err := s.Members.Create(c.UserContext(), actor(c), req)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(m)
-}
-
-func (s *Server) getMember(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	m, err := s.Members.Get(c.UserContext(), actor(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(m)
-}
-
 func (s *Server) listMembers(c *fiber.Ctx) error {
 	p, err := page(c)
 	if err != nil {
@@ -86,18 +62,6 @@ func (s *Server) updateMember(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(m)
-}
-
-func (s *Server) inviteMember(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	inv, err := s.Members.Invite(c.UserContext(), actor(c), id)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(inv)
 }
 
 type rolesResp struct {

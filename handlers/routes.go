@@ -2,7 +2,8 @@ package handlers
 
 import "github.com/gofiber/fiber/v2"
 
-// routes lists every endpoint of the service.
+// routes lists every endpoint of the service. Where a use case needs nothing but the
+// caller, the path id and/or the body, it is wired directly (adapt.go).
 func (s *Server) routes(f *fiber.App) {
 	f.Get("/healthz", s.healthz)
 	f.Get("/readyz", s.readyz)
@@ -18,16 +19,16 @@ func (s *Server) routes(f *fiber.App) {
 	f.Get(v1+"/me", s.auth, s.me)
 
 	f.Get(v1+"/orgs", s.auth, s.listOrgs)
-	f.Post(v1+"/orgs", s.auth, s.createOrg)
-	f.Get(v1+"/orgs/:id", s.auth, s.getOrg)
-	f.Patch(v1+"/orgs/:id", s.auth, s.updateOrg)
+	f.Post(v1+"/orgs", s.auth, withBody(fiber.StatusCreated, s.Orgs.Create))
+	f.Get(v1+"/orgs/:id", s.auth, byID(fiber.StatusOK, s.Orgs.Get))
+	f.Patch(v1+"/orgs/:id", s.auth, byIDWithBody(fiber.StatusOK, s.Orgs.Update))
 
 	f.Get(v1+"/members", s.auth, s.listMembers)
-	f.Post(v1+"/members", s.auth, s.createMember)
+	f.Post(v1+"/members", s.auth, withBody(fiber.StatusCreated, s.Members.Create))
 	f.Post(v1+"/members/import", s.auth, s.importMembers)
-	f.Get(v1+"/members/:id", s.auth, s.getMember)
+	f.Get(v1+"/members/:id", s.auth, byID(fiber.StatusOK, s.Members.Get))
 	f.Patch(v1+"/members/:id", s.auth, s.updateMember)
-	f.Post(v1+"/members/:id/invite", s.auth, s.inviteMember)
+	f.Post(v1+"/members/:id/invite", s.auth, byID(fiber.StatusCreated, s.Members.Invite))
 	f.Get(v1+"/members/:id/roles", s.auth, s.getRoles)
 	f.Put(v1+"/members/:id/roles", s.auth, s.setRoles)
 	f.Get(v1+"/members/:id/entries", s.auth, s.listEntries)
@@ -36,7 +37,7 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/rules", s.auth, s.createRule)
 	f.Patch(v1+"/rules/:code", s.auth, s.updateRule)
 
-	f.Post(v1+"/entries", s.auth, s.createEntry)
+	f.Post(v1+"/entries", s.auth, withBody(fiber.StatusCreated, s.Ledger.Manual))
 	f.Post(v1+"/entries/:id/reverse", s.auth, s.reverseEntry)
 	f.Post(v1+"/periods/:period/close", s.auth, s.closePeriod)
 	f.Post(v1+"/periods/:period/reopen", s.auth, s.reopenPeriod)
@@ -45,21 +46,21 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/uploads", s.auth, s.createUpload)
 	f.Get(v1+"/uploads/:id", s.auth, s.getUpload)
 	f.Get(v1+"/posts", s.auth, s.listPosts)
-	f.Post(v1+"/posts", s.auth, s.createPost)
-	f.Post(v1+"/posts/:id/assignments", s.auth, s.assignPost)
+	f.Post(v1+"/posts", s.auth, withBody(fiber.StatusCreated, s.Posts.Create))
+	f.Post(v1+"/posts/:id/assignments", s.auth, byIDWithBody(fiber.StatusCreated, s.Posts.Assign))
 
 	f.Post(v1+"/claims", s.auth, s.submitClaim)
 	f.Get(v1+"/claims", s.auth, s.listClaims)
-	f.Get(v1+"/claims/:id", s.auth, s.getClaim)
-	f.Post(v1+"/claims/:id/withdraw", s.auth, s.withdrawClaim)
-	f.Post(v1+"/claims/:id/approve", s.auth, s.approveClaim)
+	f.Get(v1+"/claims/:id", s.auth, byID(fiber.StatusOK, s.Claims.Get))
+	f.Post(v1+"/claims/:id/withdraw", s.auth, byID(fiber.StatusOK, s.Claims.Withdraw))
+	f.Post(v1+"/claims/:id/approve", s.auth, byID(fiber.StatusOK, s.Claims.Approve))
 	f.Post(v1+"/claims/:id/reject", s.auth, s.rejectClaim)
 	f.Get(v1+"/approvals", s.auth, s.approvalQueue)
 	f.Post(v1+"/approvals/batch", s.auth, s.batchDecide)
 
 	f.Get(v1+"/activities", s.auth, s.listActivities)
-	f.Post(v1+"/activities", s.auth, s.createActivity)
-	f.Post(v1+"/activities/:id/code", s.auth, s.rotateActivityCode)
-	f.Post(v1+"/activities/:id/checkin", s.auth, s.checkin)
+	f.Post(v1+"/activities", s.auth, withBody(fiber.StatusCreated, s.Activities.Create))
+	f.Post(v1+"/activities/:id/code", s.auth, byID(fiber.StatusOK, s.Activities.RotateCode))
+	f.Post(v1+"/activities/:id/checkin", s.auth, byIDWithBody(fiber.StatusCreated, s.Activities.Checkin))
 	f.Get(v1+"/activities/:id/attendance", s.auth, s.attendance)
 }
