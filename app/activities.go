@@ -215,9 +215,6 @@ func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in Checkin
 	var res CheckinResult
 	err = s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		res = CheckinResult{}
-		if err := checkOpen(tx, a.BranchPath, day.Period()); err != nil {
-			return err
-		}
 		ci := models.Checkin{ActivityID: act.ID, MemberID: a.ID, Lat: in.Lat, Lng: in.Lng, CreatedAt: now.UTC().Truncate(time.Microsecond)}
 		if err := tx.Create(&ci).Error; err != nil {
 			if isDuplicate(err) {
@@ -225,7 +222,7 @@ func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in Checkin
 			}
 			return dbError("check in", err)
 		}
-		head, err := lockMember(tx, a.ID)
+		st, err := lockMember(tx, a.ID, a.BranchPath, day.Period(), act.RuleCode)
 		if err != nil {
 			return err
 		}
@@ -235,20 +232,12 @@ func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in Checkin
 		}
 		award := rule.Points
 		if rule.MonthlyCap != nil {
-			var got []models.RuleTotal
-			if err := tx.Where("member_id = ? AND period = ? AND rule_code = ?", a.ID, day.Period(), rule.Code).Find(&got).Error; err != nil {
-				return dbError("check in", err)
-			}
-			room := *rule.MonthlyCap
-			if len(got) > 0 {
-				room -= got[0].Points
-			}
-			if room < award {
+			if room := *rule.MonthlyCap - st.RuleTotal; room < award {
 				award, res.Capped = max(room, 0), true
 			}
 		}
 		if award > 0 {
-			e, err := appendEntry(tx, &head, entryInput{MemberID: a.ID, BranchID: a.BranchID, Rule: rule, OccurredOn: day, Points: award,
+			e, err := appendEntry(tx, &st.Head, entryInput{MemberID: a.ID, BranchID: a.BranchID, Rule: rule, OccurredOn: day, Points: award,
 				Source: models.SourceCheckin, Reason: truncateRunes(act.Title, 500), ActorID: &a.ID}, now)
 			if err != nil {
 				return err

@@ -386,28 +386,17 @@ func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, err
 		if err != nil {
 			return err
 		}
-		head, err := lockMember(tx, c.MemberID)
+		st, err := lockMember(tx, c.MemberID, c.BranchPath, c.Period, c.RuleCode)
 		if err != nil {
 			return err
 		}
-		if err := checkOpen(tx, c.BranchPath, c.Period); err != nil {
+		rule, err := s.db.ruleVersion(tx, c.RuleCode, c.RuleVersion)
+		if err != nil {
 			return err
-		}
-		var rule models.Rule
-		if err := tx.Where("code = ? AND version = ?", c.RuleCode, c.RuleVersion).Take(&rule).Error; err != nil {
-			return dbError("approve", err)
 		}
 		award := c.PointsRequested
 		if rule.MonthlyCap != nil {
-			var got []models.RuleTotal
-			if err := tx.Where("member_id = ? AND period = ? AND rule_code = ?", c.MemberID, c.Period, c.RuleCode).Find(&got).Error; err != nil {
-				return dbError("approve", err)
-			}
-			room := *rule.MonthlyCap
-			if len(got) > 0 {
-				room -= got[0].Points
-			}
-			if room < award {
+			if room := *rule.MonthlyCap - st.RuleTotal; room < award {
 				award, d.Capped = max(room, 0), true
 			}
 		}
@@ -423,7 +412,7 @@ func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, err
 		d.Claim = c.Claim
 		d.Claim.Status, d.Claim.PointsAwarded, d.Claim.DecidedBy, d.Claim.DecidedAt, d.Claim.UpdatedAt = models.ClaimApproved, &award, &a.ID, &now, now
 		if award > 0 {
-			e, err := appendEntry(tx, &head, entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
+			e, err := appendEntry(tx, &st.Head, entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
 				Points: award, Source: models.SourceClaim, ClaimID: &c.ID, Reason: c.Note, ActorID: &a.ID}, s.now())
 			if err != nil {
 				return err

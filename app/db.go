@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -34,6 +35,7 @@ type DB struct {
 	R      *gorm.DB
 	sqlW   *sql.DB
 	sqlR   *sql.DB
+	rules  sync.Map // rule versions, which never change: "code\x00version" → models.Rule
 }
 
 // OpenDB opens the database of the given driver ("sqlite" or "mysql") with the default

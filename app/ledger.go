@@ -71,22 +71,61 @@ type entryInput struct {
 	ActorID    *int64
 }
 
-// lockMember makes tx the only writer of memberID's ledger until it ends and returns the
-// member's chain head. Every ledger write of a member begins here, so caps and totals
-// read after it are current; writers of different members never wait for each other.
-func lockMember(tx *gorm.DB, memberID int64) (models.MemberChain, error) {
+// memberState is what a ledger write needs to know once it holds a member.
+type memberState struct {
+	Head      models.MemberChain
+	RuleTotal models.Points // the member's total under the rule asked about, this month
+}
+
+// lockMember makes tx the only writer of memberID's ledger until it ends. Every ledger
+// write of a member begins here, so caps and totals read after it are current; writers of
+// different members never wait for each other. In one more round trip it reads the chain
+// head, whether period is closed for the org at path or above it (EConflict), and the
+// member's total under ruleCode in period (none asked for: "").
+func lockMember(tx *gorm.DB, memberID int64, path string, period models.Period, ruleCode string) (memberState, error) {
 	head := models.MemberChain{MemberID: memberID, Seq: 0, LastHash: GenesisHash}
+	// The upsert locks the head row on MySQL (INSERT … ON DUPLICATE KEY UPDATE takes an
+	// exclusive lock on the row it meets); SQLite has one writer anyway.
 	err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "member_id"}},
 		DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("seq")})}).Create(&head).Error
 	if err != nil {
-		return head, dbError("lock member", err)
+		return memberState{}, dbError("lock member", err)
 	}
-	// The upsert locks the head row on MySQL (INSERT … ON DUPLICATE KEY UPDATE takes an
-	// exclusive lock on the row it meets); SQLite has one writer anyway.
-	if err := tx.Where("member_id = ?", memberID).Take(&head).Error; err != nil {
-		return head, dbError("lock member", err)
+	var row struct {
+		Seq       int64
+		LastHash  string
+		Closed    int64
+		RuleTotal int64
 	}
-	return head, nil
+	err = tx.Raw(`SELECT mc.seq, mc.last_hash,
+  (SELECT COUNT(*) FROM closed_periods cp WHERE cp.period = ? AND cp.reopened_at IS NULL AND cp.org_id IN ?) AS closed,
+  COALESCE((SELECT rt.points FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.rule_code = ?), 0) AS rule_total
+FROM member_chains mc WHERE mc.member_id = ?`, period, ancestorIDs(path), period, ruleCode, memberID).Scan(&row).Error
+	if err != nil {
+		return memberState{}, dbError("lock member", err)
+	}
+	if row.Closed > 0 {
+		return memberState{}, models.Errorf(models.EConflict, "the month %s is closed", period)
+	}
+	return memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, RuleTotal: models.Points(row.RuleTotal)}, nil
+}
+
+// ruleVersion reads one version of a rule. Versions never change once written, so each is
+// read from the database once per process. Returns ENotFound.
+func (d *DB) ruleVersion(tx *gorm.DB, code string, version int) (models.Rule, error) {
+	key := code + "\x00" + strconv.Itoa(version)
+	if r, ok := d.rules.Load(key); ok {
+		return r.(models.Rule), nil
+	}
+	var r models.Rule
+	if err := tx.Where("code = ? AND version = ?", code, version).Take(&r).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return r, models.Errorf(models.ENotFound, "no rule %s version %d", code, version)
+		}
+		return r, dbError("rule version", err)
+	}
+	d.rules.Store(key, r)
+	return r, nil
 }
 
 // appendEntry writes one entry in tx, which must hold the member (lockMember) and have
@@ -237,18 +276,15 @@ func (l *Ledger) Manual(ctx context.Context, a *Actor, in ManualInput) (models.E
 		if err != nil {
 			return err
 		}
-		head, err := lockMember(tx, m.ID)
+		st, err := lockMember(tx, m.ID, m.BranchPath, day.Period(), "")
 		if err != nil {
-			return err
-		}
-		if err := checkOpen(tx, m.BranchPath, day.Period()); err != nil {
 			return err
 		}
 		points := in.Points
 		if rule.Code == "adjust.deduct" {
 			points = -points
 		}
-		e, err = appendEntry(tx, &head, entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: rule, OccurredOn: day, Points: points,
+		e, err = appendEntry(tx, &st.Head, entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: rule, OccurredOn: day, Points: points,
 			Source: models.SourceManual, Reason: reason, ActorID: &a.ID}, l.now())
 		if err != nil {
 			return err
@@ -285,18 +321,15 @@ func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string)
 		if orig.Source == models.SourceReversal {
 			return models.Errorf(models.EConflict, "a reversal cannot be reversed; record a new entry instead")
 		}
-		head, err := lockMember(tx, orig.MemberID)
+		st, err := lockMember(tx, orig.MemberID, branch.Path, orig.Period, "")
 		if err != nil {
 			return err
 		}
-		if err := checkOpen(tx, branch.Path, orig.Period); err != nil {
+		rule, err := l.db.ruleVersion(tx, orig.RuleCode, orig.RuleVersion)
+		if err != nil {
 			return err
 		}
-		var rule models.Rule
-		if err := tx.Where("code = ? AND version = ?", orig.RuleCode, orig.RuleVersion).Take(&rule).Error; err != nil {
-			return dbError("reverse", err)
-		}
-		rev, err = appendEntry(tx, &head, entryInput{MemberID: orig.MemberID, BranchID: orig.BranchID, Rule: rule, OccurredOn: orig.OccurredOn,
+		rev, err = appendEntry(tx, &st.Head, entryInput{MemberID: orig.MemberID, BranchID: orig.BranchID, Rule: rule, OccurredOn: orig.OccurredOn,
 			Points: -orig.Points, Source: models.SourceReversal, ReversesID: &orig.ID, Reason: reason, ActorID: &a.ID}, l.now())
 		if err != nil {
 			var me *models.Error

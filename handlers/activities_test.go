@@ -113,6 +113,12 @@ func TestActivitiesAndCheckins(t *testing.T) {
 	if got[201] != 1 || got[409] != 4 || n != 1 {
 		t.Fatalf("five taps: %v, %d check-ins", got, n)
 	}
+	// A closed month takes no check-ins.
+	var closedDay models.Activity
+	activity(e.adminT, e.rootID, "activity.day", nil).want(201).decode(&closedDay)
+	e.post("/api/v1/periods/"+today(e)[:7]+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(200)
+	checkin(tr.bobT, closedDay.ID, closedDay.CheckinCode, nil, nil).want(409)
+	checkin(tr.carT, closedDay.ID, closedDay.CheckinCode, nil, nil).want(201) // b3 is not under gb1
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatal(err)
 	}
