@@ -81,54 +81,67 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 	if a.BranchKind != models.KindBranch {
 		return models.Claim{}, false, models.Errorf(models.EForbidden, "only members of a branch claim points")
 	}
+	// One read, before any transaction: the rule's newest version, how many of the photos
+	// are the member's own, and whether the month is closed for the member's branch.
+	ids := uniqueIDs(in.EvidenceIDs)
+	var period models.Period
+	if day != "" {
+		period = day.Period()
+	}
+	var found struct {
+		models.Rule
+		Owned  int64
+		Closed int64
+	}
+	err = s.db.R.WithContext(ctx).Raw(`SELECT r.*,
+  (SELECT COUNT(*) FROM uploads u WHERE u.id IN ? AND u.owner_id = ?) AS owned,
+  (SELECT COUNT(*) FROM closed_periods cp WHERE cp.period = ? AND cp.reopened_at IS NULL AND cp.org_id IN ?) AS closed
+FROM rules r WHERE r.code = ? ORDER BY r.version DESC LIMIT 1`, append([]int64{0}, ids...), a.ID, period, ancestorIDs(a.BranchPath), in.RuleCode).Scan(&found).Error
+	if err != nil {
+		return models.Claim{}, false, dbError("submit claim", err)
+	}
+	rule := found.Rule
+	if rule.Code == "" || !rule.Active || rule.How != models.HowClaim {
+		fields["rule_code"] = "is not a rule members claim"
+		return s.replay(ctx, a.ID, key, reqHash, models.Invalid(fields))
+	}
+	qty := models.Points(10)
+	if in.Quantity != nil {
+		qty = *in.Quantity
+	}
+	switch {
+	case rule.Unit == "hour" && (qty <= 0 || qty%5 != 0 || qty > 240):
+		fields["quantity"] = "must be hours in steps of 0.5, from 0.5 to 24"
+	case rule.Unit == "once" && qty != 10:
+		fields["quantity"] = "must be 1 for this rule"
+	}
+	if rule.NeedsEvidence && len(ids) == 0 {
+		fields["evidence_ids"] = "this rule needs at least one photo"
+	}
+	if int(found.Owned) != len(ids) {
+		fields["evidence_ids"] = "must be photos you uploaded"
+	}
+	if rule.NeedsAssignment {
+		if in.AssignmentID == nil {
+			fields["assignment_id"] = "this rule needs your pioneer-post assignment"
+		} else if day != "" {
+			var as models.PostAssignment
+			err := s.db.R.WithContext(ctx).Where("id = ? AND member_id = ?", *in.AssignmentID, a.ID).Take(&as).Error
+			if err != nil || day < as.StartsOn || day > as.EndsOn {
+				fields["assignment_id"] = "must be your assignment, active on occurred_on"
+			}
+		}
+	} else if in.AssignmentID != nil {
+		fields["assignment_id"] = "this rule takes no assignment"
+	}
+	if len(fields) > 0 {
+		return s.replay(ctx, a.ID, key, reqHash, models.Invalid(fields))
+	}
+	if found.Closed > 0 {
+		return s.replay(ctx, a.ID, key, reqHash, models.Errorf(models.EConflict, "the month %s is closed", period))
+	}
 	var c models.Claim
 	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rule, err := currentRule(tx, in.RuleCode)
-		if err != nil || !rule.Active || rule.How != models.HowClaim {
-			fields["rule_code"] = "is not a rule members claim"
-			return models.Invalid(fields)
-		}
-		qty := models.Points(10)
-		if in.Quantity != nil {
-			qty = *in.Quantity
-		}
-		switch {
-		case rule.Unit == "hour" && (qty <= 0 || qty%5 != 0 || qty > 240):
-			fields["quantity"] = "must be hours in steps of 0.5, from 0.5 to 24"
-		case rule.Unit == "once" && qty != 10:
-			fields["quantity"] = "must be 1 for this rule"
-		}
-		if rule.NeedsEvidence && len(in.EvidenceIDs) == 0 {
-			fields["evidence_ids"] = "this rule needs at least one photo"
-		}
-		if len(in.EvidenceIDs) > 0 {
-			var n int64
-			if err := tx.Model(&models.Upload{}).Where("id IN ? AND owner_id = ?", in.EvidenceIDs, a.ID).Count(&n).Error; err != nil {
-				return dbError("submit claim", err)
-			}
-			if int(n) != len(uniqueIDs(in.EvidenceIDs)) {
-				fields["evidence_ids"] = "must be photos you uploaded"
-			}
-		}
-		if rule.NeedsAssignment {
-			if in.AssignmentID == nil {
-				fields["assignment_id"] = "this rule needs your pioneer-post assignment"
-			} else if day != "" {
-				var as models.PostAssignment
-				err := tx.Where("id = ? AND member_id = ?", *in.AssignmentID, a.ID).Take(&as).Error
-				if err != nil || day < as.StartsOn || day > as.EndsOn {
-					fields["assignment_id"] = "must be your assignment, active on occurred_on"
-				}
-			}
-		} else if in.AssignmentID != nil {
-			fields["assignment_id"] = "this rule takes no assignment"
-		}
-		if len(fields) > 0 {
-			return models.Invalid(fields)
-		}
-		if err := checkOpen(tx, a.BranchPath, day.Period()); err != nil {
-			return err
-		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		c = models.Claim{MemberID: a.ID, BranchID: a.BranchID, RuleCode: rule.Code, RuleVersion: rule.Version, Period: day.Period(),
 			OccurredOn: day, Quantity: qty, PointsRequested: models.Points((int64(qty)*int64(rule.Points) + 5) / 10),
@@ -140,7 +153,7 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 		if err := tx.Create(&c).Error; err != nil {
 			return err // a duplicate key is resolved below
 		}
-		if ids := uniqueIDs(in.EvidenceIDs); len(ids) > 0 {
+		if len(ids) > 0 {
 			ev := make([]models.ClaimEvidence, len(ids))
 			for i, id := range ids {
 				ev[i] = models.ClaimEvidence{ClaimID: c.ID, UploadID: id}
@@ -149,25 +162,31 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 				return dbError("submit claim", err)
 			}
 		}
-		c.EvidenceIDs = uniqueIDs(in.EvidenceIDs)
+		c.EvidenceIDs = ids
 		return writeAudit(tx, &a.ID, &c.BranchID, "claim.submitted", "claim", c.ID, nil, c)
 	})
-	if err != nil && key != "" {
-		// A retry: its key is taken (a duplicate), or what was valid the first time is no
-		// longer (the month has closed since). Either way the first answer stands. The key
-		// is looked up only now, so a first request costs no extra read.
-		c, found, ferr := s.byKey(ctx, s.db.W, a.ID, key, reqHash)
-		if ferr != nil {
-			return c, false, ferr
-		}
-		if found {
-			return c, false, nil
-		}
-	}
 	if err != nil {
-		return c, false, dbError("submit claim", err)
+		return s.replay(ctx, a.ID, key, reqHash, dbError("submit claim", err))
 	}
 	return c, true, nil
+}
+
+// replay answers a submission that failed: if it carried an idempotency key that an
+// earlier request used (a retry whose key is taken, or whose request is no longer valid
+// because the month closed since), the first answer stands; otherwise the failure does.
+// The key is looked up only here, so a first request costs no extra read.
+func (s *Claims) replay(ctx context.Context, memberID int64, key, reqHash string, failure error) (models.Claim, bool, error) {
+	if key == "" {
+		return models.Claim{}, false, failure
+	}
+	c, found, err := s.byKey(ctx, s.db.W, memberID, key, reqHash)
+	if err != nil {
+		return c, false, err
+	}
+	if found {
+		return c, false, nil
+	}
+	return models.Claim{}, false, failure
 }
 
 func uniqueIDs(ids []int64) []int64 {

@@ -271,6 +271,14 @@ func TestIdempotentClaims(t *testing.T) {
 	if got[201] != 20 || len(seen) != 1 || n != 1 {
 		t.Fatalf("statuses %v, %d distinct answers, %d claims", got, len(seen), n)
 	}
+	// After the month closes, a retry still gets its first answer; a new request gets 409.
+	e.post("/api/v1/periods/"+today(e)[:7]+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(200)
+	r = e.claim(tr.aliceT, "key-1", body).want(201)
+	r.decode(&again)
+	if again.ID != first.ID {
+		t.Fatalf("replay after closing: claim %d, want %d", again.ID, first.ID)
+	}
+	e.claim(tr.aliceT, "key-new", body).want(409)
 }
 
 func TestCapsHoldUnderConcurrentApprovals(t *testing.T) {
