@@ -29,7 +29,7 @@ func Bootstrap(ctx context.Context, db *DB, cfg Config, log *slog.Logger) ([]Dem
 		var root models.Org
 		var err error
 		if cfg.Demo {
-			if root, logins, err = seedDemo(tx); err != nil {
+			if root, logins, err = seedDemo(tx, cfg.DemoMonths, cfg.Location, time.Now()); err != nil {
 				return err
 			}
 			log.Info("seeded demo data", "members", demoMembers, "branches", demoBranches)
@@ -110,8 +110,9 @@ type demoBranch struct {
 
 // seedDemo creates a committee shaped like the spec's: 8 general branches, 130 branches
 // with two party groups each, 3,000 members with Chinese names, a secretary per branch
-// and per general branch, a leader and an admin. It is deterministic.
-func seedDemo(tx *gorm.DB) (models.Org, []DemoLogin, error) {
+// and per general branch, a leader and an admin, and months of activity in the ledger
+// (seedDemoActivity). Given the same day, it is deterministic.
+func seedDemo(tx *gorm.DB, months int, loc *time.Location, now time.Time) (models.Org, []DemoLogin, error) {
 	rng := rand.New(rand.NewPCG(2026, 7))
 	root, err := createOrg(tx, nil, models.KindCommittee, "示范大学党委")
 	if err != nil {
@@ -144,7 +145,7 @@ func seedDemo(tx *gorm.DB) (models.Org, []DemoLogin, error) {
 			branches = append(branches, info)
 		}
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	created := now.UTC().Truncate(time.Microsecond)
 	members := make([]models.Member, 0, demoMembers)
 	for i := 0; i < demoMembers; i++ {
 		b := branches[i%len(branches)]
@@ -154,7 +155,7 @@ func seedDemo(tx *gorm.DB) (models.Org, []DemoLogin, error) {
 		}
 		g := b.groups[(i/len(branches))%2].ID
 		members = append(members, models.Member{MemberNo: fmt.Sprintf("D%05d", i+1), Name: name, BranchID: b.org.ID, GroupID: &g,
-			Status: models.StatusActive, CreatedAt: now, UpdatedAt: now})
+			Status: models.StatusActive, CreatedAt: created, UpdatedAt: created})
 	}
 	if err := tx.CreateInBatches(members, 500).Error; err != nil {
 		return root, nil, fmt.Errorf("seed demo members: %w", err)
@@ -162,19 +163,28 @@ func seedDemo(tx *gorm.DB) (models.Org, []DemoLogin, error) {
 	// Member i sits in branch i % 130, so members 1..130 are the first of their branches.
 	var roles []models.MemberRole
 	for i := range branches {
-		roles = append(roles, models.MemberRole{MemberID: members[i].ID, Role: models.RoleSecretary, OrgID: branches[i].org.ID, CreatedAt: now})
+		roles = append(roles, models.MemberRole{MemberID: members[i].ID, Role: models.RoleSecretary, OrgID: branches[i].org.ID, CreatedAt: created})
 	}
 	for gi, gb := range generals {
 		m := members[len(branches)+gi] // the second member of one of the branches
-		roles = append(roles, models.MemberRole{MemberID: m.ID, Role: models.RoleSecretary, OrgID: gb.ID, CreatedAt: now})
+		roles = append(roles, models.MemberRole{MemberID: m.ID, Role: models.RoleSecretary, OrgID: gb.ID, CreatedAt: created})
 	}
 	leader := members[len(branches)+len(generals)]
 	admin := members[len(branches)+len(generals)+1]
 	roles = append(roles,
-		models.MemberRole{MemberID: leader.ID, Role: models.RoleLeader, OrgID: root.ID, CreatedAt: now},
-		models.MemberRole{MemberID: admin.ID, Role: models.RoleAdmin, OrgID: root.ID, CreatedAt: now})
+		models.MemberRole{MemberID: leader.ID, Role: models.RoleLeader, OrgID: root.ID, CreatedAt: created},
+		models.MemberRole{MemberID: admin.ID, Role: models.RoleAdmin, OrgID: root.ID, CreatedAt: created})
 	if err := tx.CreateInBatches(roles, 500).Error; err != nil {
 		return root, nil, fmt.Errorf("seed demo roles: %w", err)
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	if months < 1 {
+		months = 1
+	}
+	if err := seedDemoActivity(tx, root, branches, members, admin, months, now, loc, rng); err != nil {
+		return root, nil, err
 	}
 	plain := members[len(members)-1]
 	logins := []DemoLogin{

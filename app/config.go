@@ -36,6 +36,7 @@ type Config struct {
 	InviteTTL      time.Duration
 	DBWait         time.Duration
 	DBMaxConns     int
+	DemoMonths     int // months of demo activity: this one and the ones before it
 	WechatTimeout  time.Duration
 	// Log-in attempts allowed per username and per client IP: N per Per.
 	LoginPerUser RateLimit
@@ -105,6 +106,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("LEDGER_DB_MAX_CONNS"); v != "" {
 		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 			return c, errors.New("config: LEDGER_DB_MAX_CONNS must be a whole number from 1 to 1000")
+		}
+	}
+	c.DemoMonths = 4
+	if v := getenv("LEDGER_DEMO_MONTHS"); v != "" {
+		if c.DemoMonths, err = strconv.Atoi(v); err != nil || c.DemoMonths < 1 || c.DemoMonths > 12 {
+			return c, errors.New("config: LEDGER_DEMO_MONTHS must be a whole number from 1 to 12")
 		}
 	}
 	if c.LoginPerUser, err = parseRate(get("LEDGER_LOGIN_LIMIT_USER", "5/1m")); err != nil {

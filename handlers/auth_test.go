@@ -165,7 +165,8 @@ func TestDemoCodes(t *testing.T) {
 		t.Fatal("without demo mode the code must go to WeChat")
 	}
 
-	d := newEnv(t, map[string]string{"LEDGER_DEMO": "1", "LEDGER_ADMIN_USERNAME": "", "LEDGER_ADMIN_PASSWORD": ""})
+	// One month of activity keeps the test quick under -race; the code is the same for four.
+	d := newEnv(t, map[string]string{"LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1", "LEDGER_ADMIN_USERNAME": "", "LEDGER_ADMIN_PASSWORD": ""})
 	var pair app.TokenPair
 	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:D00001"}).want(200).decode(&pair)
 	var me struct {
@@ -190,6 +191,25 @@ func TestDemoCodes(t *testing.T) {
 	}
 	if n != 3000 || kinds[models.KindGeneralBranch] != 8 || kinds[models.KindBranch] != 130 || kinds[models.KindCommittee] != 1 {
 		t.Fatalf("demo shape: %d members, %v", n, kinds)
+	}
+	// Months of activity: the secretary has a queue, members have ledgers, and it verifies.
+	var queue app.List[models.Claim]
+	d.get("/api/v1/approvals", pair.AccessToken).want(200).decode(&queue)
+	if len(queue.Items) == 0 {
+		t.Fatal("the demo secretary's queue is empty")
+	}
+	var entries app.List[models.Entry]
+	d.get(fmt.Sprintf("/api/v1/members/%d/entries?limit=100", queue.Items[0].MemberID), pair.AccessToken).want(200).decode(&entries)
+	periods := map[models.Period]bool{}
+	for _, e := range entries.Items {
+		periods[e.Period] = true
+	}
+	if len(entries.Items) == 0 || len(periods) != 1 {
+		t.Fatalf("a demo member's entries: %d in %d months", len(entries.Items), len(periods))
+	}
+	rep, err := app.Verify(t.Context(), d.db)
+	if err != nil || rep.Entries < 5_000 {
+		t.Fatalf("demo ledger: %+v %v", rep, err)
 	}
 }
 
