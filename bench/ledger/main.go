@@ -177,7 +177,9 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_DATA_DIR": filepath.Join(work, "data"), "LEDGER_DEMO": "1"}
+	// One month of demo activity; the claims below are dated in the month before it, so
+	// no cap is already used up and every approval writes its entry.
+	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_DATA_DIR": filepath.Join(work, "data"), "LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1"}
 	var rawDB *sql.DB
 	if *driver == "mysql" {
 		cfg, err := mysql.ParseDSN(*mysqlDSN)
@@ -283,7 +285,8 @@ func run() error {
 
 	// Claims: each claimant's four 四个一 duties, then volunteer hours, round-robin.
 	rules := []string{"four_ones.listen_masses", "four_ones.guide_activists", "four_ones.read_theory", "four_ones.volunteer", "volunteer.hours"}
-	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")
+	cst := time.Now().In(time.FixedZone("CST", 8*3600))
+	day := time.Date(cst.Year(), cst.Month()-1, 15, 12, 0, 0, 0, cst.Location()).Format("2006-01-02")
 	var claimIDs sync.Map
 	submit := load(len(claimants)*len(rules), *duration, func(i int) (bool, string) {
 		k := i % len(claimants)
@@ -313,8 +316,9 @@ func run() error {
 		return true, ""
 	})
 
-	// Check-in burst: an activity day for the whole committee, all 3,000 members at once.
-	st, body, err := c.json("POST", "/api/v1/activities", admin, map[string]any{"org_id": 1, "title": "党员活动日", "rule_code": "activity.day",
+	// Check-in burst: a committee-wide meeting, all 3,000 members at once (the demo month
+	// has at most two meetings a member, so the cap of four has room).
+	st, body, err := c.json("POST", "/api/v1/activities", admin, map[string]any{"org_id": 1, "title": "全体党员大会", "rule_code": "meeting.attend",
 		"starts_at": time.Now().Add(-time.Minute).Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
 	if err != nil || st != 201 {
 		return fmt.Errorf("activity: %d %s %v", st, body, err)
