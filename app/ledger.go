@@ -128,9 +128,9 @@ func (d *DB) ruleVersion(tx *gorm.DB, code string, version int) (models.Rule, er
 	return r, nil
 }
 
-// appendEntry writes one entry in tx, which must hold the member (lockMember) and have
-// checked that the month is open: the entry takes the next place in the member's hash
-// chain, and the running totals move with it.
+// appendEntry writes one entry in tx, which must hold the member (lockMember, which also
+// refuses closed months): the entry takes the next place in the member's hash chain, and
+// the running totals move with it.
 func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.Time) (models.Entry, error) {
 	if in.ActorID != nil && *in.ActorID == 0 {
 		in.ActorID = nil // the command line (SystemActor)
@@ -200,19 +200,6 @@ func ancestorIDs(path string) []int64 {
 		}
 	}
 	return ids
-}
-
-// checkOpen returns EConflict when period is closed for the org at path or above it.
-func checkOpen(tx *gorm.DB, path string, period models.Period) error {
-	var closed []models.ClosedPeriod
-	err := tx.Where("period = ? AND reopened_at IS NULL AND org_id IN ?", period, ancestorIDs(path)).Limit(1).Find(&closed).Error
-	if err != nil {
-		return dbError("check period", err)
-	}
-	if len(closed) > 0 {
-		return models.Errorf(models.EConflict, "the month %s is closed", period)
-	}
-	return nil
 }
 
 // currentRule reads the newest version of a rule. Returns ENotFound.
