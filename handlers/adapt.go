@@ -60,3 +60,10 @@ func byIDWithBody[In, Out any](status int, fn func(context.Context, *app.Actor, 
 		return c.Status(status).JSON(out)
 	}
 }
+
+// byIDWithReason runs fn on the path's id and the body's reason (reject, reverse).
+func byIDWithReason[Out any](status int, fn func(context.Context, *app.Actor, int64, string) (Out, error)) fiber.Handler {
+	return byIDWithBody(status, func(ctx context.Context, a *app.Actor, id int64, r reasonReq) (Out, error) {
+		return fn(ctx, a, id, r.Reason)
+	})
+}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"mime"
 	"strconv"
 
@@ -25,57 +26,23 @@ func (s *Server) submitClaim(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(claim)
 }
 
-func claimFilter(c *fiber.Ctx) (app.ClaimFilter, error) {
-	member, err := queryID(c, "member_id")
-	return app.ClaimFilter{MemberID: member, Status: c.Query("status"), Period: c.Query("period")}, err
-}
-
-func (s *Server) listClaims(c *fiber.Ctx) error {
-	p, err := page(c)
-	if err != nil {
-		return err
+// claimList answers GET /claims and GET /approvals, which read the same filters.
+func claimList(fn func(context.Context, *app.Actor, app.ClaimFilter, app.Page) (app.List[models.Claim], error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p, err := page(c)
+		if err != nil {
+			return err
+		}
+		member, err := queryID(c, "member_id")
+		if err != nil {
+			return err
+		}
+		list, err := fn(c.UserContext(), actor(c), app.ClaimFilter{MemberID: member, Status: c.Query("status"), Period: c.Query("period")}, p)
+		if err != nil {
+			return err
+		}
+		return c.JSON(list)
 	}
-	f, err := claimFilter(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.Claims.List(c.UserContext(), actor(c), f, p)
-	if err != nil {
-		return err
-	}
-	return c.JSON(list)
-}
-
-func (s *Server) approvalQueue(c *fiber.Ctx) error {
-	p, err := page(c)
-	if err != nil {
-		return err
-	}
-	f, err := claimFilter(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.Claims.Queue(c.UserContext(), actor(c), f, p)
-	if err != nil {
-		return err
-	}
-	return c.JSON(list)
-}
-
-func (s *Server) rejectClaim(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	var req reasonReq
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	claim, err := s.Claims.Reject(c.UserContext(), actor(c), id, req.Reason)
-	if err != nil {
-		return err
-	}
-	return c.JSON(claim)
 }
 
 type batchReq struct {

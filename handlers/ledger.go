@@ -70,22 +70,6 @@ type reasonReq struct {
 	Reason string `json:"reason" validate:"notblank,max=500"`
 }
 
-func (s *Server) reverseEntry(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	var req reasonReq
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	e, err := s.Ledger.Reverse(c.UserContext(), actor(c), id, req.Reason)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(e)
-}
-
 func (s *Server) listEntries(c *fiber.Ctx) error {
 	id, err := pathID(c, "id")
 	if err != nil {

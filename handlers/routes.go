@@ -38,7 +38,7 @@ func (s *Server) routes(f *fiber.App) {
 	f.Patch(v1+"/rules/:code", s.auth, s.updateRule)
 
 	f.Post(v1+"/entries", s.auth, withBody(fiber.StatusCreated, s.Ledger.Manual))
-	f.Post(v1+"/entries/:id/reverse", s.auth, s.reverseEntry)
+	f.Post(v1+"/entries/:id/reverse", s.auth, byIDWithReason(fiber.StatusCreated, s.Ledger.Reverse))
 	f.Post(v1+"/periods/:period/close", s.auth, s.closePeriod)
 	f.Post(v1+"/periods/:period/reopen", s.auth, s.reopenPeriod)
 	f.Get(v1+"/audit", s.auth, s.listAudit)
@@ -50,12 +50,12 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/posts/:id/assignments", s.auth, byIDWithBody(fiber.StatusCreated, s.Posts.Assign))
 
 	f.Post(v1+"/claims", s.auth, s.submitClaim)
-	f.Get(v1+"/claims", s.auth, s.listClaims)
+	f.Get(v1+"/claims", s.auth, claimList(s.Claims.List))
 	f.Get(v1+"/claims/:id", s.auth, byID(fiber.StatusOK, s.Claims.Get))
 	f.Post(v1+"/claims/:id/withdraw", s.auth, byID(fiber.StatusOK, s.Claims.Withdraw))
 	f.Post(v1+"/claims/:id/approve", s.auth, byID(fiber.StatusOK, s.Claims.Approve))
-	f.Post(v1+"/claims/:id/reject", s.auth, s.rejectClaim)
-	f.Get(v1+"/approvals", s.auth, s.approvalQueue)
+	f.Post(v1+"/claims/:id/reject", s.auth, byIDWithReason(fiber.StatusOK, s.Claims.Reject))
+	f.Get(v1+"/approvals", s.auth, claimList(s.Claims.Queue))
 	f.Post(v1+"/approvals/batch", s.auth, s.batchDecide)
 
 	f.Get(v1+"/activities", s.auth, s.listActivities)
