@@ -50,14 +50,7 @@ func (b *bulkLedger) add(in entryInput, at time.Time) int {
 		head = &models.MemberChain{MemberID: in.MemberID, LastHash: GenesisHash}
 		b.heads[in.MemberID] = head
 	}
-	e := models.Entry{
-		MemberID: in.MemberID, BranchID: in.BranchID, RuleCode: in.Rule.Code, RuleVersion: in.Rule.Version,
-		Category: in.Rule.Category, Period: in.OccurredOn.Period(), OccurredOn: in.OccurredOn, Points: in.Points,
-		Source: in.Source, ClaimID: in.ClaimID, ReversesID: in.ReversesID, Reason: in.Reason, ActorID: in.ActorID,
-		Seq: head.Seq + 1, PrevHash: head.LastHash, CreatedAt: at.UTC().Truncate(time.Microsecond),
-	}
-	e.Hash = EntryHash(e)
-	head.Seq, head.LastHash = e.Seq, e.Hash
+	e := chainEntry(head, in, at)
 	b.entries = append(b.entries, e)
 	b.totals[totalKey{e.MemberID, e.Period, e.BranchID, e.Category}] += e.Points
 	b.ruleTotals[ruleKey{e.MemberID, e.Period, e.RuleCode}] += e.Points

@@ -132,16 +132,7 @@ func (d *DB) ruleVersion(tx *gorm.DB, code string, version int) (models.Rule, er
 // refuses closed months): the entry takes the next place in the member's hash chain, and
 // the running totals move with it.
 func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.Time) (models.Entry, error) {
-	if in.ActorID != nil && *in.ActorID == 0 {
-		in.ActorID = nil // the command line (SystemActor)
-	}
-	e := models.Entry{
-		MemberID: in.MemberID, BranchID: in.BranchID, RuleCode: in.Rule.Code, RuleVersion: in.Rule.Version,
-		Category: in.Rule.Category, Period: in.OccurredOn.Period(), OccurredOn: in.OccurredOn, Points: in.Points,
-		Source: in.Source, ClaimID: in.ClaimID, ReversesID: in.ReversesID, Reason: in.Reason, ActorID: in.ActorID,
-		Seq: head.Seq + 1, PrevHash: head.LastHash, CreatedAt: now.UTC().Truncate(time.Microsecond),
-	}
-	e.Hash = EntryHash(e)
+	e := chainEntry(head, in, now)
 	if err := tx.Create(&e).Error; err != nil {
 		if isDuplicate(err) {
 			return e, models.Errorf(models.EConflict, "this has been recorded already")
@@ -152,7 +143,6 @@ func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.
 		Updates(map[string]any{"seq": e.Seq, "last_hash": e.Hash}).Error; err != nil {
 		return e, dbError("append entry", err)
 	}
-	head.Seq, head.LastHash = e.Seq, e.Hash
 	add := func(row any, cols ...string) error {
 		cc := make([]clause.Column, len(cols))
 		for i, c := range cols {
@@ -170,6 +160,24 @@ func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.
 		return e, dbError("append entry: rule totals", err)
 	}
 	return e, nil
+}
+
+// chainEntry makes the entry that takes the next place after head, hashes it, and moves
+// head on to it. Both the ledger's writes and bulkLedger build entries here, so that what
+// either writes is what Verify recomputes.
+func chainEntry(head *models.MemberChain, in entryInput, at time.Time) models.Entry {
+	if in.ActorID != nil && *in.ActorID == 0 {
+		in.ActorID = nil // the command line (SystemActor)
+	}
+	e := models.Entry{
+		MemberID: in.MemberID, BranchID: in.BranchID, RuleCode: in.Rule.Code, RuleVersion: in.Rule.Version,
+		Category: in.Rule.Category, Period: in.OccurredOn.Period(), OccurredOn: in.OccurredOn, Points: in.Points,
+		Source: in.Source, ClaimID: in.ClaimID, ReversesID: in.ReversesID, Reason: in.Reason, ActorID: in.ActorID,
+		Seq: head.Seq + 1, PrevHash: head.LastHash, CreatedAt: at.UTC().Truncate(time.Microsecond),
+	}
+	e.Hash = EntryHash(e)
+	head.Seq, head.LastHash = e.Seq, e.Hash
+	return e
 }
 
 // EntryHash is the SHA-256 of an entry's content and its PrevHash. Times are in UTC to
