@@ -230,12 +230,8 @@ func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in Checkin
 		if err != nil {
 			return err
 		}
-		award := rule.Points
-		if rule.MonthlyCap != nil {
-			if room := *rule.MonthlyCap - st.RuleTotal; room < award {
-				award, res.Capped = max(room, 0), true
-			}
-		}
+		var award models.Points
+		award, res.Capped = capAward(rule, rule.Points, st.RuleTotal)
 		if award > 0 {
 			e, err := appendEntry(tx, &st.Head, entryInput{MemberID: a.ID, BranchID: a.BranchID, Rule: rule, OccurredOn: day, Points: award,
 				Source: models.SourceCheckin, Reason: truncateRunes(act.Title, 500), ActorID: &a.ID}, now)

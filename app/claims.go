@@ -413,12 +413,8 @@ func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, err
 		if err != nil {
 			return err
 		}
-		award := c.PointsRequested
-		if rule.MonthlyCap != nil {
-			if room := *rule.MonthlyCap - st.RuleTotal; room < award {
-				award, d.Capped = max(room, 0), true
-			}
-		}
+		var award models.Points
+		award, d.Capped = capAward(rule, c.PointsRequested, st.RuleTotal)
 		now := s.now().UTC().Truncate(time.Microsecond)
 		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
 			Updates(map[string]any{"status": models.ClaimApproved, "points_awarded": award, "decided_by": a.ID, "decided_at": now, "updated_at": now})

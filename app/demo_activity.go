@@ -208,11 +208,8 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 		if c.Status != models.ClaimApproved {
 			continue
 		}
-		award := c.PointsRequested
 		k := ruleKey{c.MemberID, c.Period, c.RuleCode}
-		if r := rules[c.RuleCode]; r.MonthlyCap != nil {
-			award = min(award, max(0, *r.MonthlyCap-tally[k]))
-		}
+		award, _ := capAward(rules[c.RuleCode], c.PointsRequested, tally[k])
 		tally[k] += award
 		c.PointsAwarded = &award
 	}
@@ -236,12 +233,6 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 			r := rules[ev.rule]
 			at, _ := time.ParseInLocation("2006-01-02", string(ev.day), loc)
 			at = at.Add(time.Duration(9+rng.IntN(10)) * time.Hour)
-			capped := func(p models.Points) models.Points {
-				if r.MonthlyCap == nil {
-					return p
-				}
-				return min(p, max(0, *r.MonthlyCap-bl.ruleTotal(m.ID, ev.day.Period(), r.Code)))
-			}
 			switch r.How {
 			case models.HowClaim:
 				ci := claimAt[claimRef{m.ID, i}]
@@ -256,7 +247,7 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 			case models.HowCheckin:
 				ci := models.Checkin{ActivityID: acts[ev.activity].ID, MemberID: m.ID, CreatedAt: at.UTC().Truncate(time.Microsecond)}
 				idx := -1
-				if award := capped(r.Points); award > 0 {
+				if award, _ := capAward(r, r.Points, bl.ruleTotal(m.ID, ev.day.Period(), r.Code)); award > 0 {
 					idx = bl.add(entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: r, OccurredOn: ev.day, Points: award, Source: models.SourceCheckin,
 						Reason: acts[ev.activity].Title, ActorID: &m.ID}, at)
 				}

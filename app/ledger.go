@@ -110,6 +110,16 @@ FROM member_chains mc WHERE mc.member_id = ?`, period, ancestorIDs(path), period
 	return memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, RuleTotal: models.Points(row.RuleTotal)}, nil
 }
 
+// capAward is what a rule awards of requested points when the member has total under it
+// this month already: all of it, or what the monthly cap leaves (never below zero), and
+// whether the cap cut it.
+func capAward(rule models.Rule, requested, total models.Points) (models.Points, bool) {
+	if rule.MonthlyCap == nil || total+requested <= *rule.MonthlyCap {
+		return requested, false
+	}
+	return max(*rule.MonthlyCap-total, 0), true
+}
+
 // ruleVersion reads one version of a rule. Versions never change once written, so each is
 // read from the database once per process. Returns ENotFound.
 func (d *DB) ruleVersion(tx *gorm.DB, code string, version int) (models.Rule, error) {
