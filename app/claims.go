@@ -394,6 +394,19 @@ func (s *Claims) decidable(ctx context.Context, tx *gorm.DB, a *Actor, id int64)
 	return c, nil
 }
 
+// decide moves a claim out of pending with a compare-and-set: of two decisions racing,
+// one finds it pending and the other gets EConflict.
+func decide(tx *gorm.DB, id int64, changes map[string]any) error {
+	res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).Updates(changes)
+	if res.Error != nil {
+		return dbError("decide claim", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return models.Errorf(models.EConflict, "the claim was decided meanwhile")
+	}
+	return nil
+}
+
 // Approve awards a pending claim min(requested, cap − awarded this month under the
 // rule) and says whether the cap cut it. Returns ENotFound, EForbidden or EConflict
 // (decided already, closed month).
@@ -416,13 +429,8 @@ func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, err
 		var award models.Points
 		award, d.Capped = capAward(rule, c.PointsRequested, st.RuleTotal)
 		now := s.now().UTC().Truncate(time.Microsecond)
-		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
-			Updates(map[string]any{"status": models.ClaimApproved, "points_awarded": award, "decided_by": a.ID, "decided_at": now, "updated_at": now})
-		if res.Error != nil {
-			return dbError("approve", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return models.Errorf(models.EConflict, "the claim was decided meanwhile")
+		if err := decide(tx, id, map[string]any{"status": models.ClaimApproved, "points_awarded": award, "decided_by": a.ID, "decided_at": now, "updated_at": now}); err != nil {
+			return err
 		}
 		d.Claim = c.Claim
 		d.Claim.Status, d.Claim.PointsAwarded, d.Claim.DecidedBy, d.Claim.DecidedAt, d.Claim.UpdatedAt = models.ClaimApproved, &award, &a.ID, &now, now
@@ -456,13 +464,8 @@ func (s *Claims) Reject(ctx context.Context, a *Actor, id int64, reason string) 
 			return err
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
-			Updates(map[string]any{"status": models.ClaimRejected, "reason": reason, "decided_by": a.ID, "decided_at": now, "updated_at": now})
-		if res.Error != nil {
-			return dbError("reject", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return models.Errorf(models.EConflict, "the claim was decided meanwhile")
+		if err := decide(tx, id, map[string]any{"status": models.ClaimRejected, "reason": reason, "decided_by": a.ID, "decided_at": now, "updated_at": now}); err != nil {
+			return err
 		}
 		c = cur.Claim
 		c.Status, c.Reason, c.DecidedBy, c.DecidedAt, c.UpdatedAt = models.ClaimRejected, &reason, &a.ID, &now, now
