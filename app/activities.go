@@ -233,7 +233,7 @@ func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in Checkin
 		var award models.Points
 		award, res.Capped = capAward(rule, rule.Points, st.RuleTotal)
 		if award > 0 {
-			e, err := appendEntry(tx, &st.Head, entryInput{MemberID: a.ID, BranchID: a.BranchID, Rule: rule, OccurredOn: day, Points: award,
+			e, err := appendEntry(tx, &st, entryInput{MemberID: a.ID, BranchID: a.BranchID, Rule: rule, OccurredOn: day, Points: award,
 				Source: models.SourceCheckin, Reason: truncateRunes(act.Title, 500), ActorID: &a.ID}, now)
 			if err != nil {
 				return err

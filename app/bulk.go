@@ -18,6 +18,13 @@ type bulkLedger struct {
 	entries    []models.Entry
 	totals     map[totalKey]models.Points
 	ruleTotals map[ruleKey]models.Points
+	months     map[monthKey]models.Points
+}
+
+type monthKey struct {
+	member int64
+	period models.Period
+	branch int64
 }
 
 type totalKey struct {
@@ -34,7 +41,7 @@ type ruleKey struct {
 }
 
 func newBulkLedger() *bulkLedger {
-	return &bulkLedger{heads: map[int64]*models.MemberChain{}, totals: map[totalKey]models.Points{}, ruleTotals: map[ruleKey]models.Points{}}
+	return &bulkLedger{heads: map[int64]*models.MemberChain{}, totals: map[totalKey]models.Points{}, ruleTotals: map[ruleKey]models.Points{}, months: map[monthKey]models.Points{}}
 }
 
 // ruleTotal is what the member has under rule in period so far, for the caller's caps.
@@ -54,6 +61,7 @@ func (b *bulkLedger) add(in entryInput, at time.Time) int {
 	b.entries = append(b.entries, e)
 	b.totals[totalKey{e.MemberID, e.Period, e.BranchID, e.Category}] += e.Points
 	b.ruleTotals[ruleKey{e.MemberID, e.Period, e.RuleCode}] += e.Points
+	b.months[monthKey{e.MemberID, e.Period, e.BranchID}] += e.Points
 	return len(b.entries) - 1
 }
 
@@ -82,6 +90,20 @@ func (b *bulkLedger) write(tx *gorm.DB) error {
 	}
 	if err := tx.CreateInBatches(rules, 500).Error; err != nil {
 		return fmt.Errorf("bulk rule totals: %w", err)
+	}
+	flags := map[ruleKey]models.FourOnes{} // rule left empty: the member's month
+	for k, p := range b.ruleTotals {
+		if bit := models.FourOnesBit(k.rule); bit != 0 && p > 0 {
+			flags[ruleKey{k.member, k.period, ""}] |= bit
+		}
+	}
+	months := make([]models.MemberMonth, 0, len(b.months))
+	for k, p := range b.months {
+		months = append(months, models.MemberMonth{MemberID: k.member, Period: k.period, BranchID: k.branch, Points: p,
+			FourOnes: flags[ruleKey{k.member, k.period, ""}]})
+	}
+	if err := tx.CreateInBatches(months, 500).Error; err != nil {
+		return fmt.Errorf("bulk member months: %w", err)
 	}
 	return nil
 }

@@ -435,7 +435,7 @@ func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, err
 		d.Claim = c.Claim
 		d.Claim.Status, d.Claim.PointsAwarded, d.Claim.DecidedBy, d.Claim.DecidedAt, d.Claim.UpdatedAt = models.ClaimApproved, &award, &a.ID, &now, now
 		if award > 0 {
-			e, err := appendEntry(tx, &st.Head, entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
+			e, err := appendEntry(tx, &st, entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
 				Points: award, Source: models.SourceClaim, ClaimID: &c.ID, Reason: c.Note, ActorID: &a.ID}, s.now())
 			if err != nil {
 				return err

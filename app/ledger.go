@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -74,15 +74,24 @@ type entryInput struct {
 // memberState is what a ledger write needs to know once it holds a member.
 type memberState struct {
 	Head      models.MemberChain
-	RuleTotal models.Points // the member's total under the rule asked about, this month
+	Period    models.Period
+	RuleCode  string          // the rule asked about
+	RuleTotal models.Points   // the member's total under RuleCode in Period
+	FourOnes  models.FourOnes // the member's 四个一 flags in Period
 }
 
 // lockMember makes tx the only writer of memberID's ledger until it ends. Every ledger
 // write of a member begins here, so caps and totals read after it are current; writers of
 // different members never wait for each other. In one more round trip it reads the chain
 // head, whether period is closed for the org at path or above it (EConflict), and the
-// member's total under ruleCode in period (none asked for: "").
+// member's total under ruleCode in period (none asked for: "") and 四个一 flags.
 func lockMember(tx *gorm.DB, memberID int64, path string, period models.Period, ruleCode string) (memberState, error) {
+	return lockMemberIn(tx, memberID, path, period, ruleCode, false)
+}
+
+// lockMemberIn is lockMember that, when anyMonth is set, writes into a closed month too:
+// only an upheld appeal does, the one exception to the lock.
+func lockMemberIn(tx *gorm.DB, memberID int64, path string, period models.Period, ruleCode string, anyMonth bool) (memberState, error) {
 	head := models.MemberChain{MemberID: memberID, Seq: 0, LastHash: GenesisHash}
 	// The upsert locks the head row on MySQL (INSERT … ON DUPLICATE KEY UPDATE takes an
 	// exclusive lock on the row it meets); SQLite has one writer anyway.
@@ -96,18 +105,23 @@ func lockMember(tx *gorm.DB, memberID int64, path string, period models.Period, 
 		LastHash  string
 		Closed    int64
 		RuleTotal int64
+		FourOnes  int64
 	}
 	err = tx.Raw(`SELECT mc.seq, mc.last_hash,
   (SELECT COUNT(*) FROM closed_periods cp WHERE cp.period = ? AND cp.reopened_at IS NULL AND cp.org_id IN ?) AS closed,
-  COALESCE((SELECT rt.points FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.rule_code = ?), 0) AS rule_total
-FROM member_chains mc WHERE mc.member_id = ?`, period, ancestorIDs(path), period, ruleCode, memberID).Scan(&row).Error
+  COALESCE((SELECT rt.points FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.rule_code = ?), 0) AS rule_total,
+  COALESCE((SELECT SUM(CASE rt.rule_code WHEN ? THEN 1 WHEN ? THEN 2 WHEN ? THEN 4 WHEN ? THEN 8 ELSE 0 END)
+    FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.points > 0), 0) AS four_ones
+FROM member_chains mc WHERE mc.member_id = ?`, period, ancestorIDs(path), period, ruleCode,
+		models.FourOnesRules[0], models.FourOnesRules[1], models.FourOnesRules[2], models.FourOnesRules[3], period, memberID).Scan(&row).Error
 	if err != nil {
 		return memberState{}, dbError("lock member", err)
 	}
-	if row.Closed > 0 {
+	if row.Closed > 0 && !anyMonth {
 		return memberState{}, models.Errorf(models.EConflict, "the month %s is closed", period)
 	}
-	return memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, RuleTotal: models.Points(row.RuleTotal)}, nil
+	return memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, Period: period,
+		RuleCode: ruleCode, RuleTotal: models.Points(row.RuleTotal), FourOnes: models.FourOnes(row.FourOnes)}, nil
 }
 
 // capAward is what a rule awards of requested points when the member has total under it
@@ -139,10 +153,13 @@ func (d *DB) ruleVersion(tx *gorm.DB, code string, version int) (models.Rule, er
 }
 
 // appendEntry writes one entry in tx, which must hold the member (lockMember, which also
-// refuses closed months): the entry takes the next place in the member's hash chain, and
-// the running totals move with it.
-func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.Time) (models.Entry, error) {
-	e := chainEntry(head, in, now)
+// refuses closed months, asked about the entry's rule and month): the entry takes the next
+// place in the member's hash chain, and the running totals move with it.
+func appendEntry(tx *gorm.DB, st *memberState, in entryInput, now time.Time) (models.Entry, error) {
+	if in.OccurredOn.Period() != st.Period || (in.Rule.Code != st.RuleCode && models.FourOnesBit(in.Rule.Code) != 0) {
+		return models.Entry{}, fmt.Errorf("append entry: the member was locked for %s %q, not %s %q", st.Period, st.RuleCode, in.OccurredOn.Period(), in.Rule.Code)
+	}
+	e := chainEntry(&st.Head, in, now)
 	if err := tx.Create(&e).Error; err != nil {
 		if isDuplicate(err) {
 			return e, models.Errorf(models.EConflict, "this has been recorded already")
@@ -168,6 +185,29 @@ func appendEntry(tx *gorm.DB, head *models.MemberChain, in entryInput, now time.
 	if err := add(&models.RuleTotal{MemberID: e.MemberID, Period: e.Period, RuleCode: e.RuleCode, Points: e.Points},
 		"member_id", "period", "rule_code"); err != nil {
 		return e, dbError("append entry: rule totals", err)
+	}
+	if e.RuleCode == st.RuleCode {
+		st.RuleTotal += e.Points
+	}
+	flags := st.FourOnes
+	if bit := models.FourOnesBit(e.RuleCode); bit != 0 {
+		if flags &^= bit; st.RuleTotal > 0 {
+			flags |= bit
+		}
+	}
+	if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "member_id"}, {Name: "period"}, {Name: "branch_id"}},
+		DoUpdates: clause.Assignments(map[string]any{"points": gorm.Expr("points + ?", int64(e.Points)), "four_ones": flags})}).
+		Create(&models.MemberMonth{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Points: e.Points, FourOnes: flags}).Error; err != nil {
+		return e, dbError("append entry: month", err)
+	}
+	if flags != st.FourOnes {
+		// The flags are the member's, wherever in the month they were earned: a member who
+		// moved branch carries them to every row of the month.
+		if err := tx.Model(&models.MemberMonth{}).Where("member_id = ? AND period = ? AND branch_id <> ?", e.MemberID, e.Period, e.BranchID).
+			Update("four_ones", flags).Error; err != nil {
+			return e, dbError("append entry: month", err)
+		}
+		st.FourOnes = flags
 	}
 	return e, nil
 }
@@ -281,7 +321,7 @@ func (l *Ledger) Manual(ctx context.Context, a *Actor, in ManualInput) (models.E
 		if err != nil {
 			return err
 		}
-		st, err := lockMember(tx, m.ID, m.BranchPath, day.Period(), "")
+		st, err := lockMember(tx, m.ID, m.BranchPath, day.Period(), rule.Code)
 		if err != nil {
 			return err
 		}
@@ -289,7 +329,7 @@ func (l *Ledger) Manual(ctx context.Context, a *Actor, in ManualInput) (models.E
 		if rule.Code == "adjust.deduct" {
 			points = -points
 		}
-		e, err = appendEntry(tx, &st.Head, entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: rule, OccurredOn: day, Points: points,
+		e, err = appendEntry(tx, &st, entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: rule, OccurredOn: day, Points: points,
 			Source: models.SourceManual, Reason: reason, ActorID: &a.ID}, l.now())
 		if err != nil {
 			return err
@@ -326,7 +366,7 @@ func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string)
 		if orig.Source == models.SourceReversal {
 			return models.Errorf(models.EConflict, "a reversal cannot be reversed; record a new entry instead")
 		}
-		st, err := lockMember(tx, orig.MemberID, branch.Path, orig.Period, "")
+		st, err := lockMember(tx, orig.MemberID, branch.Path, orig.Period, orig.RuleCode)
 		if err != nil {
 			return err
 		}
@@ -334,7 +374,7 @@ func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string)
 		if err != nil {
 			return err
 		}
-		rev, err = appendEntry(tx, &st.Head, entryInput{MemberID: orig.MemberID, BranchID: orig.BranchID, Rule: rule, OccurredOn: orig.OccurredOn,
+		rev, err = appendEntry(tx, &st, entryInput{MemberID: orig.MemberID, BranchID: orig.BranchID, Rule: rule, OccurredOn: orig.OccurredOn,
 			Points: -orig.Points, Source: models.SourceReversal, ReversesID: &orig.ID, Reason: reason, ActorID: &a.ID}, l.now())
 		if err != nil {
 			var me *models.Error

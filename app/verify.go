@@ -36,6 +36,13 @@ func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 		period models.Period
 		rule   string
 	}
+	type monthKey struct {
+		member int64
+		period models.Period
+		branch int64
+	}
+	months := map[monthKey]models.Points{}
+	flags := map[rkey]models.FourOnes{} // rule left empty: the member's month
 	totals := map[mkey]models.Points{}
 	ruleTotals := map[rkey]models.Points{}
 	heads := map[int64]models.MemberChain{}
@@ -61,6 +68,7 @@ func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 		}
 		totals[mkey{e.MemberID, e.Period, e.BranchID, e.Category}] += e.Points
 		ruleTotals[rkey{e.MemberID, e.Period, e.RuleCode}] += e.Points
+		months[monthKey{e.MemberID, e.Period, e.BranchID}] += e.Points
 		heads[e.MemberID] = models.MemberChain{MemberID: e.MemberID, Seq: e.Seq, LastHash: e.Hash}
 		prev = e
 	}
@@ -85,6 +93,11 @@ func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 			return rep, fmt.Errorf("member %d: no total of %s in branch %d, %s, the entries add up to %s", k.member, k.category, k.branch, k.period, p)
 		}
 	}
+	for k, p := range ruleTotals {
+		if bit := models.FourOnesBit(k.rule); bit != 0 && p > 0 {
+			flags[rkey{k.member, k.period, ""}] |= bit
+		}
+	}
 	var storedRules []models.RuleTotal
 	if err := db.R.WithContext(ctx).Find(&storedRules).Error; err != nil {
 		return rep, fmt.Errorf("verify: %w", err)
@@ -99,6 +112,25 @@ func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 	for k, p := range ruleTotals {
 		if p != 0 {
 			return rep, fmt.Errorf("member %d: no total under %s in %s, the entries add up to %s", k.member, k.rule, k.period, p)
+		}
+	}
+	var storedMonths []models.MemberMonth
+	if err := db.R.WithContext(ctx).Order("member_id, period, branch_id").Find(&storedMonths).Error; err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	for _, t := range storedMonths {
+		k := monthKey{t.MemberID, t.Period, t.BranchID}
+		if months[k] != t.Points {
+			return rep, fmt.Errorf("member %d: month total in branch %d, %s is %s, the entries add up to %s", t.MemberID, t.BranchID, t.Period, t.Points, months[k])
+		}
+		if f := flags[rkey{t.MemberID, t.Period, ""}]; f != t.FourOnes {
+			return rep, fmt.Errorf("member %d: 四个一 flags of %s are %04b, the entries make %04b", t.MemberID, t.Period, t.FourOnes, f)
+		}
+		delete(months, k)
+	}
+	for k, p := range months {
+		if p != 0 {
+			return rep, fmt.Errorf("member %d: no month total in branch %d, %s, the entries add up to %s", k.member, k.branch, k.period, p)
 		}
 	}
 	var chains []models.MemberChain

@@ -165,6 +165,8 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}{
 		{"points changed", "UPDATE entries SET points = 100 WHERE id = ?", "UPDATE entries SET points = 10 WHERE id = ?", "does not match its hash"},
 		{"total changed", "UPDATE member_totals SET points = points + 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_totals SET points = points - 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "entries add up to"},
+		{"month total changed", "UPDATE member_months SET points = points - 5 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_months SET points = points + 5 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "month total"},
+		{"四个一 flag set", "UPDATE member_months SET four_ones = 4 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_months SET four_ones = 0 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "四个一 flags"},
 		{"entry removed", "UPDATE entries SET seq = seq + 10 WHERE id = ?", "UPDATE entries SET seq = seq - 10 WHERE id = ?", "place"},
 	}
 	for _, c := range tamper {

@@ -1,6 +1,9 @@
 package models
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Rule sources: how points under a rule are earned.
 const (
@@ -76,6 +79,49 @@ type MemberTotal struct {
 	Points   Points
 }
 
+// MemberMonth is what a member earned in one month in one branch (a member who moved
+// during the month has a row for each branch), with the member's 四个一 flags for the
+// month: the rows leaderboards and ranks are read from.
+type MemberMonth struct {
+	MemberID int64
+	Period   Period
+	BranchID int64
+	Points   Points
+	FourOnes FourOnes
+}
+
+// FourOnes holds the four 四个一 duties a member has approved points for in a month, one
+// bit each.
+type FourOnes uint8
+
+// The 四个一 rules, in the order of their bits.
+var FourOnesRules = [4]string{"four_ones.listen_masses", "four_ones.guide_activists", "four_ones.read_theory", "four_ones.volunteer"}
+
+// FourOnesBit is the bit of a 四个一 rule, or 0 for any other rule.
+func FourOnesBit(ruleCode string) FourOnes {
+	for i, c := range FourOnesRules {
+		if c == ruleCode {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// AllFourOnes is the mask of a complete month.
+const AllFourOnes FourOnes = 15
+
+// Complete reports whether all four duties are done.
+func (f FourOnes) Complete() bool { return f == AllFourOnes }
+
+// Flags names the four duties by the last part of their codes.
+func (f FourOnes) Flags() map[string]bool {
+	m := make(map[string]bool, 4)
+	for i, c := range FourOnesRules {
+		m[strings.TrimPrefix(c, "four_ones.")] = f&(1<<i) != 0
+	}
+	return m
+}
+
 // RuleTotal is a member's running total under one rule in one period, for caps.
 type RuleTotal struct {
 	MemberID int64
@@ -94,4 +140,31 @@ type ClosedPeriod struct {
 	ReopenedBy   *int64     `json:"reopened_by"`
 	ReopenedAt   *time.Time `json:"reopened_at"`
 	ReopenReason *string    `json:"reopen_reason"`
+	PublicUntil  *time.Time `json:"public_until"`
+}
+
+// Appeal states.
+const (
+	AppealOpen      = "open"
+	AppealUpheld    = "upheld"
+	AppealDismissed = "dismissed"
+)
+
+// Appeal is a member's 申诉 against their result of a closed month or against a rejected
+// claim of it, filed inside the month's publicity window and decided by a leader or an
+// admin above the member's branch. Subject is "month" or "claim:<id>": one appeal each.
+type Appeal struct {
+	ID             int64      `gorm:"primaryKey" json:"id"`
+	MemberID       int64      `json:"member_id"`
+	BranchID       int64      `json:"branch_id"`
+	Period         Period     `json:"period"`
+	ClaimID        *int64     `json:"claim_id"`
+	Subject        string     `json:"-"`
+	Reason         string     `json:"reason"`
+	Status         string     `json:"status"`
+	DecidedBy      *int64     `json:"decided_by"`
+	DecidedAt      *time.Time `json:"decided_at"`
+	DecisionReason *string    `json:"decision_reason"`
+	EntryID        *int64     `json:"entry_id"`
+	CreatedAt      time.Time  `json:"created_at"`
 }
