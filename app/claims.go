@@ -299,7 +299,7 @@ func (f ClaimFilter) apply(q *gorm.DB) (*gorm.DB, error) {
 func (s *Claims) List(ctx context.Context, a *Actor, f ClaimFilter, p Page) (List[models.Claim], error) {
 	member := a.ID
 	if f.MemberID != nil && *f.MemberID != a.ID {
-		m, err := (&Members{db: s.db}).load(ctx, s.db.R, *f.MemberID)
+		m, err := loadMember(ctx, s.db.R, *f.MemberID)
 		if err != nil || !a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader) {
 			return List[models.Claim]{}, errMemberNotFound
 		}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"partyledger/models"
 )
 
 // Config is the service's configuration, read from the environment (see README).
@@ -37,7 +39,13 @@ type Config struct {
 	DBWait         time.Duration
 	DBMaxConns     int
 	DemoMonths     int // months of demo activity: this one and the ones before it
-	WechatTimeout  time.Duration
+	// PublicityDays is how long a closed month stays published (公示) for appeals.
+	PublicityDays int
+	// StarThresholds are the year totals that earn a 2nd, 3rd, 4th and 5th star.
+	StarThresholds []models.Points
+	// ReportMaxRows caps the member rows of one monthly report.
+	ReportMaxRows int
+	WechatTimeout time.Duration
 	// Log-in attempts allowed per username and per client IP: N per Per.
 	LoginPerUser RateLimit
 	LoginPerIP   RateLimit
@@ -107,6 +115,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 			return c, errors.New("config: LEDGER_DB_MAX_CONNS must be a whole number from 1 to 1000")
 		}
+	}
+	if c.PublicityDays, err = intVar(getenv, "LEDGER_PUBLICITY_DAYS", 5, 1, 60); err != nil {
+		return c, err
+	}
+	if c.ReportMaxRows, err = intVar(getenv, "LEDGER_REPORT_MAX_ROWS", 50_000, 1, 1_000_000); err != nil {
+		return c, err
+	}
+	if c.StarThresholds, err = parseStars(get("LEDGER_STAR_THRESHOLDS", "60,120,180,240")); err != nil {
+		return c, err
 	}
 	c.DemoMonths = 4
 	if v := getenv("LEDGER_DEMO_MONTHS"); v != "" {
@@ -215,4 +232,35 @@ func parseRate(s string) (RateLimit, error) {
 		return r, fmt.Errorf("%q is not N/duration, such as 5/1m", s)
 	}
 	return r, nil
+}
+
+// intVar reads a whole number from min to max, def when unset.
+func intVar(getenv func(string) string, key string, def, lo, hi int) (int, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return def, fmt.Errorf("config: %s must be a whole number from %d to %d", key, lo, hi)
+	}
+	return n, nil
+}
+
+// parseStars reads four rising year totals, such as "60,120,180,240".
+func parseStars(s string) ([]models.Points, error) {
+	bad := errors.New("config: LEDGER_STAR_THRESHOLDS must be four rising year totals, such as 60,120,180,240")
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return nil, bad
+	}
+	out := make([]models.Points, 4)
+	for i, p := range parts {
+		v, err := models.ParsePoints(strings.TrimSpace(p))
+		if err != nil || v <= 0 || (i > 0 && v <= out[i-1]) {
+			return nil, bad
+		}
+		out[i] = v
+	}
+	return out, nil
 }

@@ -24,14 +24,16 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 // Ledger appends entries and answers for them: manual bonuses and deductions,
 // reversals, the entry list, and closed months.
 type Ledger struct {
-	db  *DB
-	loc *time.Location
-	now func() time.Time
+	db        *DB
+	loc       *time.Location
+	now       func() time.Time
+	publicity time.Duration
 }
 
-// NewLedger returns the ledger use cases; months begin in loc.
-func NewLedger(db *DB, loc *time.Location) *Ledger {
-	return &Ledger{db: db, loc: loc, now: time.Now}
+// NewLedger returns the ledger use cases; months begin in loc, and a closed month is
+// published (公示) for publicityDays.
+func NewLedger(db *DB, loc *time.Location, publicityDays int) *Ledger {
+	return &Ledger{db: db, loc: loc, now: time.Now, publicity: time.Duration(publicityDays) * 24 * time.Hour}
 }
 
 // writeTx runs fn in a transaction for ledger writes. On MySQL, sessions read committed
@@ -313,7 +315,7 @@ func (l *Ledger) Manual(ctx context.Context, a *Actor, in ManualInput) (models.E
 	}
 	var e models.Entry
 	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
-		m, err := (&Members{db: l.db}).load(ctx, tx, in.MemberID)
+		m, err := loadMember(ctx, tx, in.MemberID)
 		if err != nil || !a.Can(models.RoleSecretary, m.BranchPath) {
 			return errMemberNotFound
 		}
@@ -392,7 +394,7 @@ func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string)
 // member, secretaries over their branch and leaders above it may read them.
 // Returns EInvalid or ENotFound.
 func (l *Ledger) Entries(ctx context.Context, a *Actor, memberID int64, period string, p Page) (List[models.Entry], error) {
-	m, err := (&Members{db: l.db}).load(ctx, l.db.R, memberID)
+	m, err := loadMember(ctx, l.db.R, memberID)
 	if err != nil || (m.ID != a.ID && !a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader)) {
 		return List[models.Entry]{}, errMemberNotFound
 	}
@@ -437,7 +439,9 @@ func (l *Ledger) ClosePeriod(ctx context.Context, a *Actor, period string, orgID
 		if open > 0 {
 			return models.Errorf(models.EConflict, "%s is closed for this org already", per)
 		}
-		cp = models.ClosedPeriod{OrgID: orgID, Period: per, ClosedBy: &a.ID, ClosedAt: l.now().UTC().Truncate(time.Microsecond)}
+		now := l.now().UTC().Truncate(time.Microsecond)
+		until := now.Add(l.publicity)
+		cp = models.ClosedPeriod{OrgID: orgID, Period: per, ClosedBy: &a.ID, ClosedAt: now, PublicUntil: &until}
 		if err := tx.Create(&cp).Error; err != nil {
 			return dbError("close period", err)
 		}

@@ -30,7 +30,8 @@ type memberRow struct {
 	BranchPath string
 }
 
-func (s *Members) load(ctx context.Context, db *gorm.DB, id int64) (memberRow, error) {
+// loadMember reads a member with their branch path. Returns ENotFound.
+func loadMember(ctx context.Context, db *gorm.DB, id int64) (memberRow, error) {
 	var m memberRow
 	err := db.WithContext(ctx).Table("members").Select("members.*, orgs.path AS branch_path").
 		Joins("JOIN orgs ON orgs.id = members.branch_id").Where("members.id = ?", id).Take(&m).Error
@@ -98,7 +99,7 @@ func (s *Members) Create(ctx context.Context, a *Actor, in MemberInput) (models.
 // Get reads a member: the member themself, or staff over their branch.
 // Returns ENotFound (also for members outside the actor's scope).
 func (s *Members) Get(ctx context.Context, a *Actor, id int64) (models.Member, error) {
-	m, err := s.load(ctx, s.db.R, id)
+	m, err := loadMember(ctx, s.db.R, id)
 	if err != nil {
 		return models.Member{}, err
 	}
@@ -170,7 +171,7 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 	}
 	var after models.Member
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cur, err := s.load(ctx, tx, id)
+		cur, err := loadMember(ctx, tx, id)
 		if err != nil || !a.Can(models.RoleAdmin, cur.BranchPath) {
 			return errMemberNotFound
 		}
@@ -275,7 +276,7 @@ func (s *Members) Invite(ctx context.Context, a *Actor, id int64) (Invite, error
 	}
 	var inv Invite
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		m, err := s.load(ctx, tx, id)
+		m, err := loadMember(ctx, tx, id)
 		if err != nil || !a.CanAny(m.BranchPath, models.RoleAdmin, models.RoleSecretary) {
 			return errMemberNotFound
 		}
@@ -357,7 +358,7 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 	}
 	var out []Grant
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		m, err := s.load(ctx, tx, id)
+		m, err := loadMember(ctx, tx, id)
 		if err != nil || !a.CanAny(m.BranchPath, staffRoles...) {
 			return errMemberNotFound
 		}

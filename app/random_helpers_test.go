@@ -57,7 +57,7 @@ func setupRandom(t *testing.T, db *app.DB, loc *time.Location) (*app.Actor, []in
 			}
 		}
 	}
-	return sys, orgs, members, app.NewLedger(db, loc), app.NewClaims(db, loc), app.NewActivities(db, loc), app.NewUploads(db, app.FSStore{Dir: t.TempDir()})
+	return sys, orgs, members, app.NewLedger(db, loc, 5), app.NewClaims(db, loc), app.NewActivities(db, loc), app.NewUploads(db, app.FSStore{Dir: t.TempDir()})
 }
 
 func secretaryOf(m models.Member, all []models.Member) models.Member {

@@ -16,6 +16,7 @@ type Services struct {
 	Uploads    *Uploads
 	Posts      *Posts
 	Activities *Activities
+	Aggregates *Aggregates
 }
 
 // NewServices wires the use cases. wechat may be nil, in which case the WeChat client
@@ -29,12 +30,13 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 		Identity:   NewIdentity(db, tokens, wechat, cfg.Demo, cfg.LoginPerUser, cfg.LoginPerIP, log),
 		Orgs:       NewOrgs(db),
 		Members:    NewMembers(db, cfg.InviteTTL),
-		Ledger:     NewLedger(db, cfg.Location),
+		Ledger:     NewLedger(db, cfg.Location, cfg.PublicityDays),
 		Rules:      NewRules(db),
 		Audit:      NewAudit(db),
 		Claims:     NewClaims(db, cfg.Location),
 		Uploads:    NewUploads(db, FSStore{Dir: cfg.DataDir}),
 		Posts:      NewPosts(db),
 		Activities: NewActivities(db, cfg.Location),
+		Aggregates: NewAggregates(db, cfg.Location, cfg.StarThresholds, cfg.ReportMaxRows),
 	}
 }

@@ -63,4 +63,9 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/activities/:id/code", s.auth, byID(fiber.StatusOK, s.Activities.RotateCode))
 	f.Post(v1+"/activities/:id/checkin", s.auth, byIDWithBody(fiber.StatusCreated, s.Activities.Checkin))
 	f.Get(v1+"/activities/:id/attendance", s.auth, s.attendance)
+
+	f.Get(v1+"/members/:id/summary", s.auth, s.memberSummary)
+	f.Get(v1+"/branches/:id/summary", s.auth, s.branchSummary)
+	f.Get(v1+"/leaderboards/members", s.auth, s.memberBoard)
+	f.Get(v1+"/leaderboards/branches", s.auth, s.branchBoard)
 }

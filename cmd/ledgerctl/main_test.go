@@ -109,7 +109,7 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger := app.NewLedger(db, cfg.Location)
+	ledger := app.NewLedger(db, cfg.Location, cfg.PublicityDays)
 	day := time.Now().In(cfg.Location).Format("2006-01-02")
 	for i := 0; i < 3; i++ {
 		if _, err := ledger.Manual(ctx, sys, app.ManualInput{MemberID: m.ID, RuleCode: "adjust.bonus", Points: 10, Reason: "r", OccurredOn: day}); err != nil {

@@ -1,0 +1,287 @@
+package app
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+
+	"partyledger/models"
+)
+
+// Categories are the rule categories, in the order summaries and reports show them.
+var Categories = []string{"four_ones", "volunteer", "pioneer", "activity", "adjustment"}
+
+// MemberSummary is a member's month: total, points by category, the 四个一 flags and
+// ranks. BranchID is the branch the ranks are in: the member's branch, or, when they
+// earned nothing there this month, the branch where they earned the most.
+type MemberSummary struct {
+	MemberID        int64                    `json:"member_id"`
+	Period          models.Period            `json:"period"`
+	Total           models.Points            `json:"total"`
+	ByCategory      map[string]models.Points `json:"by_category"`
+	FourOnes        map[string]bool          `json:"four_ones"`
+	Complete        bool                     `json:"complete"`
+	BranchID        int64                    `json:"branch_id"`
+	RankInBranch    int64                    `json:"rank_in_branch"`
+	CommitteeID     *int64                   `json:"committee_id"`
+	RankInCommittee *int64                   `json:"rank_in_committee"`
+}
+
+// summaryMember reads a member the actor may see the points of: the member, and
+// secretaries, leaders and admins over their branch. Returns ENotFound.
+func summaryMember(ctx context.Context, db *gorm.DB, a *Actor, id int64) (memberRow, error) {
+	m, err := loadMember(ctx, db, id)
+	if err != nil || (m.ID != a.ID && !a.CanAny(m.BranchPath, staffRoles...)) {
+		return memberRow{}, errMemberNotFound
+	}
+	return m, nil
+}
+
+// MemberMonth summarises a member's month. Returns EInvalid or ENotFound.
+func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, period string) (MemberSummary, error) {
+	per, err := g.period(period)
+	if err != nil {
+		return MemberSummary{}, err
+	}
+	db := g.db.R.WithContext(ctx)
+	m, err := summaryMember(ctx, db, a, memberID)
+	if err != nil {
+		return MemberSummary{}, err
+	}
+	sum := MemberSummary{MemberID: m.ID, Period: per, ByCategory: map[string]models.Points{}, BranchID: m.BranchID}
+	for _, c := range Categories {
+		sum.ByCategory[c] = 0
+	}
+	var rows []models.MemberMonth
+	if err := db.Where("member_id = ? AND period = ?", m.ID, per).Order("points DESC").Find(&rows).Error; err != nil {
+		return sum, dbError("member summary", err)
+	}
+	var flags models.FourOnes
+	points, home := models.Points(0), false
+	for _, r := range rows {
+		sum.Total += r.Points
+		flags = r.FourOnes
+		if r.BranchID == m.BranchID {
+			points, home = r.Points, true
+		}
+	}
+	if !home && len(rows) > 0 {
+		sum.BranchID, points = rows[0].BranchID, rows[0].Points
+	}
+	sum.FourOnes, sum.Complete = flags.Flags(), flags.Complete()
+	var cats []struct {
+		Category string
+		Points   models.Points
+	}
+	if err := db.Raw("SELECT category, SUM(points) AS points FROM member_totals WHERE member_id = ? AND period = ? GROUP BY category", m.ID, per).
+		Scan(&cats).Error; err != nil {
+		return sum, dbError("member summary", err)
+	}
+	for _, c := range cats {
+		sum.ByCategory[c.Category] = c.Points
+	}
+	branch, err := getOrg(ctx, db, sum.BranchID)
+	if err != nil {
+		return sum, err
+	}
+	above, _, err := scopeOf(branch).rankCounts(ctx, g.db.R, per, points, m.ID)
+	if err != nil {
+		return sum, err
+	}
+	sum.RankInBranch = above + 1
+	committee, err := nearestCommittee(ctx, db, branch)
+	if err != nil || committee == nil {
+		return sum, err
+	}
+	if above, _, err = scopeOf(*committee).rankCounts(ctx, g.db.R, per, points, m.ID); err != nil {
+		return sum, err
+	}
+	rank := above + 1
+	sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
+	return sum, nil
+}
+
+// nearestCommittee is the committee closest above an org (nil if there is none).
+func nearestCommittee(ctx context.Context, db *gorm.DB, o models.Org) (*models.Org, error) {
+	var cs []models.Org
+	if err := db.WithContext(ctx).Where("id IN ? AND kind = ?", ancestorIDs(o.Path), models.KindCommittee).Order("depth DESC").Limit(1).Find(&cs).Error; err != nil {
+		return nil, dbError("committee", err)
+	}
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	return &cs[0], nil
+}
+
+// MonthTotal is one month of a yearly summary.
+type MonthTotal struct {
+	Period   models.Period `json:"period"`
+	Total    models.Points `json:"total"`
+	Complete bool          `json:"complete"`
+}
+
+// YearSummary is a member's year (年底考核): the twelve months, the total and the star
+// rating it earns.
+type YearSummary struct {
+	MemberID int64         `json:"member_id"`
+	Year     int           `json:"year"`
+	Months   []MonthTotal  `json:"months"`
+	Total    models.Points `json:"total"`
+	Stars    int           `json:"stars"`
+}
+
+// ParseYear checks a year for the yearly summary. Returns EInvalid.
+func ParseYear(s string) (int, error) {
+	y, err := strconv.Atoi(s)
+	if err != nil || y < 2000 || y > 2999 || len(s) != 4 {
+		return 0, models.InvalidField("year", "must be a year like 2026")
+	}
+	return y, nil
+}
+
+// MemberYear summarises a member's year. Returns EInvalid or ENotFound.
+func (g *Aggregates) MemberYear(ctx context.Context, a *Actor, memberID int64, year string) (YearSummary, error) {
+	y, err := ParseYear(year)
+	if err != nil {
+		return YearSummary{}, err
+	}
+	db := g.db.R.WithContext(ctx)
+	m, err := summaryMember(ctx, db, a, memberID)
+	if err != nil {
+		return YearSummary{}, err
+	}
+	var rows []struct {
+		Period   models.Period
+		Points   models.Points
+		FourOnes models.FourOnes
+	}
+	first, last := models.Period(year+"-01"), models.Period(year+"-12")
+	if err := db.Raw("SELECT period, SUM(points) AS points, MAX(four_ones) AS four_ones FROM member_months WHERE member_id = ? AND period >= ? AND period <= ? GROUP BY period",
+		m.ID, first, last).Scan(&rows).Error; err != nil {
+		return YearSummary{}, dbError("year summary", err)
+	}
+	sum := YearSummary{MemberID: m.ID, Year: y, Months: make([]MonthTotal, 12)}
+	for i := range sum.Months {
+		sum.Months[i].Period = models.Period(time.Date(y, time.Month(i+1), 1, 0, 0, 0, 0, time.UTC).Format("2006-01"))
+	}
+	for _, r := range rows {
+		mon, _ := strconv.Atoi(string(r.Period[5:]))
+		sum.Months[mon-1].Total, sum.Months[mon-1].Complete = r.Points, r.FourOnes.Complete()
+		sum.Total += r.Points
+	}
+	sum.Stars = g.Stars(sum.Total)
+	return sum, nil
+}
+
+// Publicity is the 公示 state of a branch's month.
+type Publicity struct {
+	Closed bool       `json:"closed"`
+	Open   bool       `json:"open"`
+	Until  *time.Time `json:"until"`
+}
+
+// PublicRow is a member's line in a branch's published month.
+type PublicRow struct {
+	MemberID int64           `json:"member_id"`
+	Name     string          `json:"name"`
+	Total    models.Points   `json:"total"`
+	FourOnes map[string]bool `json:"four_ones"`
+	Complete bool            `json:"complete"`
+}
+
+// BranchSummary is a branch's month, its rank among the branches beside it (by average
+// points), its publicity window and, to those who may see them, its members' results:
+// secretaries, leaders and admins always; the branch's own members while the month is
+// published.
+type BranchSummary struct {
+	BranchRow
+	Period     models.Period            `json:"period"`
+	Siblings   int                      `json:"siblings"`
+	ByCategory map[string]models.Points `json:"by_category"`
+	Publicity  Publicity                `json:"publicity"`
+	Results    []PublicRow              `json:"results"`
+}
+
+// publicity reads whether period is closed for the org at path or above it and until
+// when it is published.
+func (g *Aggregates) publicity(ctx context.Context, db *gorm.DB, path string, per models.Period) (Publicity, error) {
+	var cps []models.ClosedPeriod
+	if err := db.WithContext(ctx).Where("period = ? AND reopened_at IS NULL AND org_id IN ?", per, ancestorIDs(path)).Find(&cps).Error; err != nil {
+		return Publicity{}, dbError("publicity", err)
+	}
+	var p Publicity
+	for _, cp := range cps {
+		p.Closed = true
+		if cp.PublicUntil != nil && (p.Until == nil || cp.PublicUntil.After(*p.Until)) {
+			u := *cp.PublicUntil
+			p.Until = &u
+		}
+	}
+	p.Open = p.Until != nil && g.now().Before(*p.Until)
+	return p, nil
+}
+
+// BranchMonth summarises a branch's month. Returns EInvalid or ENotFound.
+func (g *Aggregates) BranchMonth(ctx context.Context, a *Actor, branchID int64, period string) (BranchSummary, error) {
+	per, err := g.period(period)
+	if err != nil {
+		return BranchSummary{}, err
+	}
+	db := g.db.R.WithContext(ctx)
+	o, err := getOrg(ctx, db, branchID)
+	staff := err == nil && a.CanAny(o.Path, staffRoles...)
+	if err != nil || o.Kind != models.KindBranch || (a.BranchID != o.ID && !staff) {
+		return BranchSummary{}, models.Errorf(models.ENotFound, "no such branch")
+	}
+	rows, err := g.branchRows(ctx, per, "(SELECT o2.id FROM orgs o2 WHERE o2.parent_id = ? AND o2.kind = 'branch')", *o.ParentID)
+	if err != nil {
+		return BranchSummary{}, err
+	}
+	rankBranches(rows, "average")
+	sum := BranchSummary{Period: per, Siblings: len(rows), ByCategory: map[string]models.Points{}}
+	for _, r := range rows {
+		if r.BranchID == o.ID {
+			sum.BranchRow = r
+		}
+	}
+	for _, c := range Categories {
+		sum.ByCategory[c] = 0
+	}
+	var cats []struct {
+		Category string
+		Points   models.Points
+	}
+	if err := db.Raw("SELECT category, SUM(points) AS points FROM member_totals WHERE branch_id = ? AND period = ? GROUP BY category", o.ID, per).
+		Scan(&cats).Error; err != nil {
+		return sum, dbError("branch summary", err)
+	}
+	for _, c := range cats {
+		sum.ByCategory[c.Category] = c.Points
+	}
+	if sum.Publicity, err = g.publicity(ctx, db, o.Path, per); err != nil {
+		return sum, err
+	}
+	if !staff && !sum.Publicity.Open {
+		return sum, nil
+	}
+	var res []struct {
+		MemberID int64
+		Name     string
+		Points   models.Points
+		FourOnes models.FourOnes
+	}
+	s := scopeOf(o)
+	where, args := s.rowsWhere(per, nil)
+	zwhere, zargs := s.noRowWhere(per, nil)
+	if err := db.Raw(`SELECT mm.member_id, m.name, mm.points, mm.four_ones FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE `+where+`
+UNION ALL SELECT m.id, m.name, 0, 0 FROM members m WHERE `+zwhere+` ORDER BY 3 DESC, 1 DESC`, append(args, zargs...)...).Scan(&res).Error; err != nil {
+		return sum, dbError("branch summary", err)
+	}
+	sum.Results = make([]PublicRow, len(res))
+	for i, r := range res {
+		sum.Results[i] = PublicRow{MemberID: r.MemberID, Name: r.Name, Total: r.Points, FourOnes: r.FourOnes.Flags(), Complete: r.FourOnes.Complete()}
+	}
+	return sum, nil
+}

@@ -1,0 +1,84 @@
+package handlers
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"partyledger/app"
+	"partyledger/models"
+)
+
+// boardArgs reads what both leaderboards take: the org (the caller's branch when absent),
+// the limit and the raw cursor.
+func boardArgs(c *fiber.Ctx) (org int64, limit int, err error) {
+	p, err := app.ParsePage(c.Query("limit"), "")
+	if err != nil {
+		return 0, 0, err
+	}
+	id, err := queryID(c, "org_id")
+	if err != nil {
+		return 0, 0, err
+	}
+	if id == nil {
+		return actor(c).BranchID, p.Limit, nil
+	}
+	return *id, p.Limit, nil
+}
+
+func (s *Server) memberBoard(c *fiber.Ctx) error {
+	org, limit, err := boardArgs(c)
+	if err != nil {
+		return err
+	}
+	b, err := s.Aggregates.MemberBoard(c.UserContext(), actor(c), org, c.Query("period"), c.Query("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(b)
+}
+
+func (s *Server) branchBoard(c *fiber.Ctx) error {
+	org, limit, err := boardArgs(c)
+	if err != nil {
+		return err
+	}
+	b, err := s.Aggregates.BranchBoard(c.UserContext(), actor(c), org, c.Query("period"), c.Query("by"), c.Query("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(b)
+}
+
+// memberSummary answers a month (?period=, the current one when absent) or a year (?year=).
+func (s *Server) memberSummary(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if y := c.Query("year"); y != "" {
+		if c.Query("period") != "" {
+			return models.InvalidField("year", "ask for a period or a year, not both")
+		}
+		sum, err := s.Aggregates.MemberYear(c.UserContext(), actor(c), id, y)
+		if err != nil {
+			return err
+		}
+		return c.JSON(sum)
+	}
+	sum, err := s.Aggregates.MemberMonth(c.UserContext(), actor(c), id, c.Query("period"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(sum)
+}
+
+func (s *Server) branchSummary(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	sum, err := s.Aggregates.BranchMonth(c.UserContext(), actor(c), id, c.Query("period"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(sum)
+}
