@@ -244,7 +244,8 @@ type claimScope struct {
 	BranchPath string
 }
 
-func (s *Claims) load(ctx context.Context, db *gorm.DB, id int64) (claimScope, error) {
+// loadClaim reads a claim with its branch path. Returns ENotFound.
+func loadClaim(ctx context.Context, db *gorm.DB, id int64) (claimScope, error) {
 	var c claimScope
 	err := db.WithContext(ctx).Table("claims").Select("claims.*, orgs.path AS branch_path").
 		Joins("JOIN orgs ON orgs.id = claims.branch_id").Where("claims.id = ?", id).Take(&c).Error
@@ -257,7 +258,7 @@ func (s *Claims) load(ctx context.Context, db *gorm.DB, id int64) (claimScope, e
 // Get reads a claim: its member, secretaries over its branch and leaders above.
 // Returns ENotFound.
 func (s *Claims) Get(ctx context.Context, a *Actor, id int64) (models.Claim, error) {
-	c, err := s.load(ctx, s.db.R, id)
+	c, err := loadClaim(ctx, s.db.R, id)
 	if err != nil {
 		return models.Claim{}, err
 	}
@@ -348,7 +349,7 @@ func (s *Claims) Queue(ctx context.Context, a *Actor, f ClaimFilter, p Page) (Li
 func (s *Claims) Withdraw(ctx context.Context, a *Actor, id int64) (models.Claim, error) {
 	var c models.Claim
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cur, err := s.load(ctx, tx, id)
+		cur, err := loadClaim(ctx, tx, id)
 		if err != nil || cur.MemberID != a.ID {
 			return errClaimNotFound
 		}
@@ -381,7 +382,7 @@ type Decision struct {
 // decidable loads a claim the actor may decide: a secretary over the claim's branch,
 // never on their own claim. Returns ENotFound, EForbidden or EConflict (not pending).
 func (s *Claims) decidable(ctx context.Context, tx *gorm.DB, a *Actor, id int64) (claimScope, error) {
-	c, err := s.load(ctx, tx, id)
+	c, err := loadClaim(ctx, tx, id)
 	if err != nil || (!a.Can(models.RoleSecretary, c.BranchPath) && c.MemberID != a.ID) {
 		return c, errClaimNotFound
 	}

@@ -204,9 +204,9 @@ type BranchSummary struct {
 	Results    []PublicRow              `json:"results"`
 }
 
-// publicity reads whether period is closed for the org at path or above it and until
-// when it is published.
-func (g *Aggregates) publicity(ctx context.Context, db *gorm.DB, path string, per models.Period) (Publicity, error) {
+// publicityOf reads whether period is closed for the org at path or above it and until
+// when it is published, as of now.
+func publicityOf(ctx context.Context, db *gorm.DB, path string, per models.Period, now time.Time) (Publicity, error) {
 	var cps []models.ClosedPeriod
 	if err := db.WithContext(ctx).Where("period = ? AND reopened_at IS NULL AND org_id IN ?", per, ancestorIDs(path)).Find(&cps).Error; err != nil {
 		return Publicity{}, dbError("publicity", err)
@@ -219,7 +219,7 @@ func (g *Aggregates) publicity(ctx context.Context, db *gorm.DB, path string, pe
 			p.Until = &u
 		}
 	}
-	p.Open = p.Until != nil && g.now().Before(*p.Until)
+	p.Open = p.Until != nil && now.Before(*p.Until)
 	return p, nil
 }
 
@@ -260,7 +260,7 @@ func (g *Aggregates) BranchMonth(ctx context.Context, a *Actor, branchID int64, 
 	for _, c := range cats {
 		sum.ByCategory[c.Category] = c.Points
 	}
-	if sum.Publicity, err = g.publicity(ctx, db, o.Path, per); err != nil {
+	if sum.Publicity, err = publicityOf(ctx, db, o.Path, per, g.now()); err != nil {
 		return sum, err
 	}
 	if !staff && !sum.Publicity.Open {

@@ -17,6 +17,7 @@ type Services struct {
 	Posts      *Posts
 	Activities *Activities
 	Aggregates *Aggregates
+	Appeals    *Appeals
 }
 
 // NewServices wires the use cases. wechat may be nil, in which case the WeChat client
@@ -37,6 +38,7 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 		Uploads:    NewUploads(db, FSStore{Dir: cfg.DataDir}),
 		Posts:      NewPosts(db),
 		Activities: NewActivities(db, cfg.Location),
+		Appeals:    NewAppeals(db),
 		Aggregates: NewAggregates(db, cfg.Location, cfg.StarThresholds, cfg.ReportMaxRows),
 	}
 }

@@ -82,3 +82,15 @@ func (s *Server) branchSummary(c *fiber.Ctx) error {
 	}
 	return c.JSON(sum)
 }
+
+func (s *Server) listAppeals(c *fiber.Ctx) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.Appeals.List(c.UserContext(), actor(c), app.AppealFilter{Status: c.Query("status")}, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(list)
+}

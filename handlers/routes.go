@@ -68,4 +68,9 @@ func (s *Server) routes(f *fiber.App) {
 	f.Get(v1+"/branches/:id/summary", s.auth, s.branchSummary)
 	f.Get(v1+"/leaderboards/members", s.auth, s.memberBoard)
 	f.Get(v1+"/leaderboards/branches", s.auth, s.branchBoard)
+
+	f.Post(v1+"/appeals", s.auth, withBody(fiber.StatusCreated, s.Appeals.File))
+	f.Get(v1+"/appeals", s.auth, s.listAppeals)
+	f.Post(v1+"/appeals/:id/uphold", s.auth, byIDWithBody(fiber.StatusOK, s.Appeals.Uphold))
+	f.Post(v1+"/appeals/:id/dismiss", s.auth, byIDWithReason(fiber.StatusOK, s.Appeals.Dismiss))
 }
