@@ -1,6 +1,10 @@
 package handlers
 
 import (
+	"bufio"
+	"context"
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"partyledger/app"
@@ -94,3 +98,34 @@ func (s *Server) listAppeals(c *fiber.Ctx) error {
 	}
 	return c.JSON(list)
 }
+
+// report streams the monthly report; its checks and row count come first, so that an
+// error is still an error response and not half a file.
+func (s *Server) report(c *fiber.Ctx) error {
+	org, err := queryID(c, "org_id")
+	if err != nil {
+		return err
+	}
+	if org == nil {
+		return models.InvalidField("org_id", "is required")
+	}
+	rep, err := s.Aggregates.PrepareReport(c.UserContext(), actor(c), *org, c.Query("period"), c.Query("format"), c.Query("sheet"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, app.ReportFormats[rep.Format])
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+rep.FileName()+`"`)
+	log := s.Log
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
+		defer cancel()
+		if err := rep.WriteTo(ctx, w); err != nil {
+			// The status is sent; all that is left is to stop and say so in the log.
+			log.Error("report", "err", err.Error(), "org_id", *org)
+		}
+	})
+	return nil
+}
+
+// reportTimeout bounds the writing of one report.
+const reportTimeout = 2 * time.Minute

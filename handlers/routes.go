@@ -69,6 +69,8 @@ func (s *Server) routes(f *fiber.App) {
 	f.Get(v1+"/leaderboards/members", s.auth, s.memberBoard)
 	f.Get(v1+"/leaderboards/branches", s.auth, s.branchBoard)
 
+	f.Get(v1+"/reports/monthly", s.auth, s.report)
+
 	f.Post(v1+"/appeals", s.auth, withBody(fiber.StatusCreated, s.Appeals.File))
 	f.Get(v1+"/appeals", s.auth, s.listAppeals)
 	f.Post(v1+"/appeals/:id/uphold", s.auth, byIDWithBody(fiber.StatusOK, s.Appeals.Uphold))

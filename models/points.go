@@ -50,6 +50,9 @@ func ParsePoints(s string) (Points, error) {
 	return Points(n), nil
 }
 
+// Float is p as a number of points, for spreadsheets; never compute with it.
+func (p Points) Float() float64 { return float64(p) / 10 }
+
 // String formats p as a decimal with at most one decimal: "2", "-1.5".
 func (p Points) String() string {
 	n := int64(p)

@@ -29,6 +29,9 @@ Commands:
                   branch/支部, optional group/党小组 and status/状态), all or nothing
   verify          recompute every running total from the entries and check every member's
                   hash chain; exits 1 naming the first mismatch
+  report [-org ID] [-period YYYY-MM] [-format xlsx|csv] [-sheet members|branches] -o FILE
+                  write the monthly report of an org subtree (default: the whole tree,
+                  this month, xlsx); -o - writes to standard output
 
 The database comes from LEDGER_DB_DRIVER and LEDGER_DB_DSN, as for the server.
 `
@@ -91,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintf(stdout, "verified %d entries of %d members: chains unbroken, totals agree\n", rep.Entries, rep.Members)
 		return nil
+	case "report":
+		return report(ctx, db, cfg, rest, stdout, stderr)
 	case "import":
 		if len(rest) != 1 {
 			return errors.New("usage: ledgerctl import FILE")
@@ -127,6 +132,51 @@ func importRoster(ctx context.Context, db *app.DB, cfg app.Config, path string, 
 		return explain(err, stderr)
 	}
 	fmt.Fprintf(stdout, "imported %d rows: %d created, %d updated, %d unchanged\n", len(rows), res.Created, res.Updated, res.Unchanged)
+	return nil
+}
+
+// report writes a monthly report as the system actor (an admin over the whole tree).
+func report(ctx context.Context, db *app.DB, cfg app.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	org := fs.Int64("org", 0, "org id (default: the root committee)")
+	period := fs.String("period", "", "month, YYYY-MM (default: this month)")
+	format := fs.String("format", "xlsx", "xlsx or csv")
+	sheet := fs.String("sheet", "", "for csv: members (default) or branches")
+	out := fs.String("o", "", "output file, - for standard output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return errors.New("usage: ledgerctl report [-org ID] [-period YYYY-MM] [-format xlsx|csv] [-sheet members|branches] -o FILE")
+	}
+	actor, err := app.SystemActor(ctx, db)
+	if err != nil {
+		return err
+	}
+	if *org == 0 && len(actor.Grants) > 0 {
+		*org = actor.Grants[0].OrgID
+	}
+	agg := app.NewAggregates(db, cfg.Location, cfg.StarThresholds, cfg.ReportMaxRows)
+	rep, err := agg.PrepareReport(ctx, actor, *org, *period, *format, *sheet)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "-" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := rep.WriteTo(ctx, w); err != nil {
+		return err
+	}
+	if *out != "-" {
+		fmt.Fprintf(stderr, "wrote %d member rows to %s\n", rep.Rows, *out)
+	}
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"partyledger/app"
 	"partyledger/app/apptest"
 	"partyledger/models"
@@ -119,6 +121,22 @@ func TestVerify(t *testing.T) {
 	out, _, err := ctl(t, vars, false, "verify")
 	if err != nil || !strings.Contains(out, "verified 3 entries of 1 members") {
 		t.Fatalf("verify: %q %v", out, err)
+	}
+	// The monthly report, to a file and to standard output.
+	file := filepath.Join(t.TempDir(), "r.xlsx")
+	if _, errOut, err := ctl(t, vars, false, "report", "-o", file); err != nil || !strings.Contains(errOut, "wrote 1 member rows") {
+		t.Fatalf("report: %q %v", errOut, err)
+	}
+	if x, err := excelize.OpenFile(file); err != nil {
+		t.Fatal(err)
+	} else if rows, err := x.GetRows("党员积分"); err != nil || len(rows) != 2 || rows[1][2] != "王五" || rows[1][4] != "3" {
+		t.Fatalf("report rows %q %v", rows, err)
+	}
+	if out, _, err := ctl(t, vars, false, "report", "-format", "csv", "-o", "-"); err != nil || !strings.Contains(out, "王五,教工第一党支部,3,") {
+		t.Fatalf("csv report: %q %v", out, err)
+	}
+	if _, _, err := ctl(t, vars, false, "report", "-format", "pdf", "-o", "-"); err == nil {
+		t.Fatal("a pdf report was made")
 	}
 	db.W.Exec("UPDATE entries SET reason = 'tampered' WHERE seq = 2")
 	if _, _, err := ctl(t, vars, false, "verify"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("member %d", m.ID)) {
