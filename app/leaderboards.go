@@ -242,15 +242,33 @@ WHERE `+where+` ORDER BY mm.points DESC, mm.member_id DESC LIMIT ?`, append(warg
 // myRank is the actor's place in the scope: their row in the branch they are in now when
 // it lies in the scope, else their best row there; nil when they have no place in it.
 func (g *Aggregates) myRank(ctx context.Context, s scope, a *Actor, per models.Period) (*MyRank, error) {
-	where, args := s.rowsWhere(per, []string{"mm.member_id = ?"}, a.ID)
+	// The actor's rows of the month, by the unique key, kept when inside the scope.
+	var rows []struct {
+		BranchID int64
+		Points   models.Points
+		Path     string
+	}
+	if err := g.db.R.WithContext(ctx).Raw("SELECT mm.branch_id, mm.points, o.path FROM member_months mm JOIN orgs o ON o.id = mm.branch_id WHERE mm.member_id = ? AND mm.period = ?", a.ID, per).
+		Scan(&rows).Error; err != nil {
+		return nil, dbError("leaderboard", err)
+	}
 	var mine []struct {
 		BranchID int64
 		Points   models.Points
 	}
-	if err := g.db.R.WithContext(ctx).Raw("SELECT mm.branch_id, mm.points FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE "+where+" ORDER BY mm.points DESC", args...).
-		Scan(&mine).Error; err != nil {
-		return nil, dbError("leaderboard", err)
+	for _, r := range rows {
+		in := models.PathContains(s.Org.Path, r.Path)
+		if s.Org.Kind == models.KindGroup {
+			in = r.BranchID == *s.Org.ParentID && a.GroupID != nil && *a.GroupID == s.Org.ID
+		}
+		if in {
+			mine = append(mine, struct {
+				BranchID int64
+				Points   models.Points
+			}{r.BranchID, r.Points})
+		}
 	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].Points > mine[j].Points })
 	var pts models.Points
 	switch {
 	case len(mine) > 0:

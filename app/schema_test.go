@@ -14,9 +14,10 @@ import (
 )
 
 // schema is what both dialects must agree on: tables, their columns (with nullability)
-// and their unique keys (by name, with their columns in order).
+// their primary keys and their unique keys (by name, with their columns in order).
 type schema struct {
 	Columns map[string][]string // table -> "name NULL|NOT NULL", sorted
+	Primary map[string]string   // table -> "col,col"
 	Uniques map[string]string   // index name -> "table(col,col)"
 }
 
@@ -48,16 +49,21 @@ func rows(t *testing.T, db *sql.DB, q string, args ...any) [][]string {
 }
 
 func sqliteSchema(t *testing.T, db *sql.DB) schema {
-	s := schema{Columns: map[string][]string{}, Uniques: map[string]string{}}
+	s := schema{Columns: map[string][]string{}, Primary: map[string]string{}, Uniques: map[string]string{}}
 	for _, tr := range rows(t, db, `SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version'`) {
 		table := tr[0]
-		for _, c := range rows(t, db, fmt.Sprintf(`SELECT name, "notnull", pk FROM pragma_table_info('%s')`, table)) {
+		var pk []string
+		for _, c := range rows(t, db, fmt.Sprintf(`SELECT name, "notnull", pk FROM pragma_table_info('%s') ORDER BY pk`, table)) {
 			null := "NULL"
-			if c[1] == "1" || c[2] == "1" {
+			if c[1] == "1" || c[2] != "0" {
 				null = "NOT NULL"
 			}
 			s.Columns[table] = append(s.Columns[table], c[0]+" "+null)
+			if c[2] != "0" {
+				pk = append(pk, c[0])
+			}
 		}
+		s.Primary[table] = strings.Join(pk, ",")
 		for _, ix := range rows(t, db, fmt.Sprintf(`SELECT name, "unique", origin FROM pragma_index_list('%s')`, table)) {
 			if ix[1] != "1" || ix[2] == "pk" {
 				continue
@@ -74,7 +80,7 @@ func sqliteSchema(t *testing.T, db *sql.DB) schema {
 }
 
 func mysqlSchema(t *testing.T, db *sql.DB) schema {
-	s := schema{Columns: map[string][]string{}, Uniques: map[string]string{}}
+	s := schema{Columns: map[string][]string{}, Primary: map[string]string{}, Uniques: map[string]string{}}
 	for _, c := range rows(t, db, `SELECT table_name, column_name, is_nullable FROM information_schema.columns
 		WHERE table_schema = DATABASE() AND table_name <> 'goose_db_version'`) {
 		null := "NULL"
@@ -85,6 +91,12 @@ func mysqlSchema(t *testing.T, db *sql.DB) schema {
 	}
 	for table := range s.Columns {
 		sort.Strings(s.Columns[table])
+		var pk []string
+		for _, c := range rows(t, db, `SELECT column_name FROM information_schema.statistics
+			WHERE table_schema = DATABASE() AND table_name = ? AND index_name = 'PRIMARY' ORDER BY seq_in_index`, table) {
+			pk = append(pk, c[0])
+		}
+		s.Primary[table] = strings.Join(pk, ",")
 	}
 	cols := map[string][]string{}
 	tables := map[string]string{}
@@ -113,6 +125,9 @@ func TestDialectsHaveTheSameSchema(t *testing.T) {
 	}
 	if !reflect.DeepEqual(lite.Columns, my.Columns) {
 		t.Errorf("columns differ:\nsqlite: %v\nmysql:  %v", lite.Columns, my.Columns)
+	}
+	if !reflect.DeepEqual(lite.Primary, my.Primary) || lite.Primary["member_months"] != "member_id,period,branch_id" {
+		t.Errorf("primary keys differ:\nsqlite: %v\nmysql:  %v", lite.Primary, my.Primary)
 	}
 	if !reflect.DeepEqual(lite.Uniques, my.Uniques) {
 		t.Errorf("unique keys differ:\nsqlite: %v\nmysql:  %v", lite.Uniques, my.Uniques)

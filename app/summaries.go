@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"time"
 
@@ -55,9 +56,11 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 		sum.ByCategory[c] = 0
 	}
 	var rows []models.MemberMonth
-	if err := db.Where("member_id = ? AND period = ?", m.ID, per).Order("points DESC").Find(&rows).Error; err != nil {
+	// By the primary key; sorted here, since an ORDER BY tempts SQLite into the rank index.
+	if err := db.Where("member_id = ? AND period = ?", m.ID, per).Find(&rows).Error; err != nil {
 		return sum, dbError("member summary", err)
 	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Points > rows[j].Points })
 	var flags models.FourOnes
 	points, home := models.Points(0), false
 	for _, r := range rows {

@@ -8,7 +8,7 @@ CREATE TABLE member_months (
   branch_id BIGINT   NOT NULL,
   points    BIGINT   NOT NULL DEFAULT 0,
   four_ones SMALLINT NOT NULL DEFAULT 0,
-  UNIQUE KEY uq_member_months (member_id, period, branch_id),
+  PRIMARY KEY (member_id, period, branch_id),
   KEY idx_member_months_branch (period, branch_id, points, member_id),
   KEY idx_member_months_rank (period, points, member_id)
 ) ENGINE=InnoDB;

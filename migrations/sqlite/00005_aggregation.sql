@@ -7,9 +7,9 @@ CREATE TABLE member_months (
   period    CHAR(7)  NOT NULL,
   branch_id INTEGER  NOT NULL,
   points    INTEGER  NOT NULL DEFAULT 0,
-  four_ones SMALLINT NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX uq_member_months ON member_months (member_id, period, branch_id);
+  four_ones SMALLINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (member_id, period, branch_id)
+) WITHOUT ROWID;
 CREATE INDEX idx_member_months_branch ON member_months (period, branch_id, points, member_id);
 CREATE INDEX idx_member_months_rank ON member_months (period, points, member_id);
 
