@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -25,6 +26,11 @@ Commands:
   migrate         bring the database schema up to date
   seed            on an empty database: create the root committee and the admin from
                   LEDGER_ADMIN_USERNAME/LEDGER_ADMIN_PASSWORD, or the demo data with LEDGER_DEMO=1
+  gen [-members N] [-branches N] [-months N] [-entry-members N] [-seed N]
+                  fill an empty database with a provincial data set for benchmarks
+                  (default 1,000,000 members in 30,000 branches, 12 months of totals,
+                  this month as ledger entries for the first 100,000), led by one more
+                  member placed at the root
   import FILE     import a roster (CSV or XLSX; columns member_no/党员编号, name/姓名,
                   branch/支部, optional group/党小组 and status/状态), all or nothing
   verify          recompute every running total from the entries and check every member's
@@ -96,6 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "report":
 		return report(ctx, db, cfg, rest, stdout, stderr)
+	case "gen":
+		return gen(ctx, db, cfg, rest, stdout, stderr, isTTY)
 	case "import":
 		if len(rest) != 1 {
 			return errors.New("usage: ledgerctl import FILE")
@@ -132,6 +140,42 @@ func importRoster(ctx context.Context, db *app.DB, cfg app.Config, path string, 
 		return explain(err, stderr)
 	}
 	fmt.Fprintf(stdout, "imported %d rows: %d created, %d updated, %d unchanged\n", len(rows), res.Created, res.Updated, res.Unchanged)
+	return nil
+}
+
+// gen generates a benchmark data set.
+func gen(ctx context.Context, db *app.DB, cfg app.Config, args []string, stdout, stderr io.Writer, isTTY bool) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opt := app.GenOptions{}
+	fs.IntVar(&opt.Members, "members", 1_000_000, "members in all")
+	fs.IntVar(&opt.Branches, "branches", 30_000, "branches in all")
+	fs.IntVar(&opt.Months, "months", 12, "months of totals, this one and those before it (1-12)")
+	fs.IntVar(&opt.EntryMembers, "entry-members", 100_000, "members whose month is written as ledger entries")
+	fs.Uint64Var(&opt.Seed, "seed", 1, "random seed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if isTTY {
+		var bar *progressbar.ProgressBar
+		stage := ""
+		opt.Progress = func(s string, done, total int) {
+			if s != stage {
+				if bar != nil {
+					bar.Finish()
+				}
+				stage = s
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(s), progressbar.OptionClearOnFinish())
+			}
+			_ = bar.Set(done)
+		}
+	}
+	rep, err := app.Generate(ctx, db, opt, cfg.Location, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "generated %d orgs, %d members, %d member months and %d entries in %s; root org %d, led by member %d\n",
+		rep.Orgs, rep.Members, rep.MemberMonths, rep.Entries, rep.Took.Round(time.Millisecond), rep.Root, rep.Leader)
 	return nil
 }
 

@@ -143,3 +143,36 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("a tampered ledger verified: %v", err)
 	}
 }
+
+func TestGen(t *testing.T) {
+	vars := testEnv(t)
+	out, _, err := ctl(t, vars, false, "gen", "-members", "3000", "-branches", "90", "-months", "3", "-entry-members", "400", "-seed", "7")
+	if err != nil || !strings.Contains(out, "generated 101 orgs, 3000 members") {
+		t.Fatalf("gen: %q %v", out, err)
+	}
+	cfg, _ := app.LoadConfig(func(k string) string { return vars[k] })
+	db, err := app.OpenDB(context.Background(), cfg.DBDriver, cfg.DBDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var c struct{ Committees, Branches, Members, Entries, Months, EntryMonths, Leaders int64 }
+	db.R.Raw(`SELECT (SELECT COUNT(*) FROM orgs WHERE kind = 'committee') AS committees, (SELECT COUNT(*) FROM orgs WHERE kind = 'branch') AS branches,
+  (SELECT COUNT(*) FROM members) AS members, (SELECT COUNT(*) FROM entries) AS entries, (SELECT COUNT(DISTINCT period) FROM member_months) AS months,
+  (SELECT COUNT(DISTINCT member_id) FROM entries) AS entry_months, (SELECT COUNT(*) FROM member_roles WHERE role = 'leader') AS leaders`).Scan(&c)
+	// A root and one committee per 100 branches; one more member leads the root.
+	if c.Committees != 2 || c.Branches != 90 || c.Members != 3001 || c.Entries == 0 || c.Months != 3 || c.EntryMonths > 400 || c.EntryMonths < 300 || c.Leaders != 1 {
+		t.Fatalf("generated %+v", c)
+	}
+	// The entries chain and add up; the months written as totals alone are what verify
+	// then names, as documented.
+	if _, err := app.Verify(context.Background(), db); err == nil || !strings.Contains(err.Error(), "month total") {
+		t.Fatalf("verify of a generated set: %v", err)
+	}
+	if _, _, err := ctl(t, vars, false, "gen", "-members", "10", "-entry-members", "0"); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("gen into a full database: %v", err)
+	}
+	if _, _, err := ctl(t, testEnv(t), false, "gen", "-months", "13"); err == nil {
+		t.Fatal("13 months were generated")
+	}
+}
