@@ -13,6 +13,7 @@ CGO_ENABLED=0 go build -o bin/server ./cmd/server
 go build -o bin/bench-identity ./bench/identity
 go build -o bin/ping ./bench/ping
 go build -o bin/bench-ledger ./bench/ledger
+go build -o bin/bench-aggregate ./bench/aggregate
 for db in sqlite mysql; do
   [ "$which" = "$db" ] || [ "$which" = all ] || continue
   [ "$db" = mysql ] && eval "$(scripts/mariadb-up.sh)"

@@ -9,8 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Server is a running server process.
@@ -79,4 +84,73 @@ func (s *Server) PeakRSS() float64 {
 	}
 	kb, _ := strconv.ParseFloat(string(m[1]), 64)
 	return kb / 1024
+}
+
+// Token mints an access token as the server does, with the server's key; benchmarks
+// measure what they measure, not log-ins.
+func Token(key string, memberID int64) string {
+	now := time.Now()
+	s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Issuer: "partyledger", Subject: strconv.FormatInt(memberID, 10),
+		Audience: jwt.ClaimStrings{"partyledger-api"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte(key))
+	return s
+}
+
+// Result is what a load phase did.
+type Result struct {
+	OK, Failed int64
+	Elapsed    time.Duration
+	Lat        []time.Duration
+	FirstErr   string
+}
+
+// Rate is successful jobs per second.
+func (r Result) Rate() float64 { return float64(r.OK) / r.Elapsed.Seconds() }
+
+// Pct is the p-th quantile (0..1) of the latencies.
+func (r Result) Pct(p float64) time.Duration {
+	if len(r.Lat) == 0 {
+		return 0
+	}
+	sort.Slice(r.Lat, func(i, j int) bool { return r.Lat[i] < r.Lat[j] })
+	return r.Lat[min(len(r.Lat)-1, int(float64(len(r.Lat))*p))]
+}
+
+// Load runs job(i) for i = 0, 1, 2 … from conns goroutines until n jobs are done or the
+// time is up; a job answers whether it succeeded and, if not, why.
+func Load(conns, n int, limit time.Duration, job func(i int) (bool, string)) Result {
+	var next, ok, failed atomic.Int64
+	var mu sync.Mutex
+	var res Result
+	deadline := time.Now().Add(limit)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			for time.Now().Before(deadline) {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					break
+				}
+				s := time.Now()
+				good, msg := job(i)
+				lat = append(lat, time.Since(s))
+				if good {
+					ok.Add(1)
+				} else if failed.Add(1) == 1 {
+					mu.Lock()
+					res.FirstErr = msg
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			res.Lat = append(res.Lat, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Elapsed, res.OK, res.Failed = time.Since(t0), ok.Load(), failed.Load()
+	return res
 }

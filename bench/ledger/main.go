@@ -20,11 +20,9 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/golang-jwt/jwt/v5"
 	_ "modernc.org/sqlite"
 
 	"partyledger/bench/benchkit"
@@ -48,14 +46,7 @@ func main() {
 	}
 }
 
-// token mints an access token as the server would; the harness measures ledger writes,
-// not 3,000 log-ins.
-func token(memberID int64) string {
-	now := time.Now()
-	s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Issuer: "partyledger", Subject: strconv.FormatInt(memberID, 10),
-		Audience: jwt.ClaimStrings{"partyledger-api"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte(jwtKey))
-	return s
-}
+func token(memberID int64) string { return benchkit.Token(jwtKey, memberID) }
 
 type client struct {
 	base string
@@ -85,62 +76,11 @@ func (c client) json(method, path, tok string, v any, hdr map[string]string) (in
 	return c.do(method, path, tok, b, "application/json", hdr)
 }
 
-// result of a load phase.
-type result struct {
-	ok, failed int64
-	elapsed    time.Duration
-	lat        []time.Duration
-	firstErr   string
-}
+type result = benchkit.Result
 
-func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
-
-func (r result) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
-	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
-}
-
-// load runs job(i) for i = 0, 1, 2 … from *conns goroutines until n jobs are done or
-// the time is up; a job answers whether it succeeded.
+// load runs job from *conns goroutines (benchkit.Load).
 func load(n int, limit time.Duration, job func(i int) (bool, string)) result {
-	var next, ok, failed atomic.Int64
-	var mu sync.Mutex
-	var res result
-	deadline := time.Now().Add(limit)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for w := 0; w < *conns; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat []time.Duration
-			for time.Now().Before(deadline) {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					break
-				}
-				s := time.Now()
-				good, msg := job(i)
-				lat = append(lat, time.Since(s))
-				if good {
-					ok.Add(1)
-				} else if failed.Add(1) == 1 {
-					mu.Lock()
-					res.firstErr = msg
-					mu.Unlock()
-				}
-			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.elapsed, res.ok, res.failed = time.Since(t0), ok.Load(), failed.Load()
-	return res
+	return benchkit.Load(*conns, n, limit, job)
 }
 
 // insertLoop is the database's own limit: single-row INSERT transactions through the
@@ -165,10 +105,10 @@ func insertLoop(db *sql.DB, writers int) (float64, error) {
 		}
 		return true, ""
 	})
-	if res.failed > 0 {
-		return 0, fmt.Errorf("insert loop: %s", res.firstErr)
+	if res.Failed > 0 {
+		return 0, fmt.Errorf("insert loop: %s", res.FirstErr)
 	}
-	return res.rate(), nil
+	return res.Rate(), nil
 }
 
 func run() error {
@@ -279,8 +219,8 @@ func run() error {
 		photos[i] = u.ID
 		return true, ""
 	})
-	if up.failed > 0 {
-		return fmt.Errorf("uploads: %s", up.firstErr)
+	if up.Failed > 0 {
+		return fmt.Errorf("uploads: %s", up.FirstErr)
 	}
 
 	// Claims: each claimant's four 四个一 duties, then volunteer hours, round-robin.
@@ -351,17 +291,17 @@ func run() error {
 	fmt.Printf("## %s, %d connections, %s per throughput run, %s\n\n| measure | value |\n| --- | --- |\n", *driver, *conns, *duration, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	line := func(name string, r result) {
 		errs := ""
-		if r.failed > 0 {
-			errs = fmt.Sprintf(", %d failed (first: %.120s)", r.failed, r.firstErr)
+		if r.Failed > 0 {
+			errs = fmt.Sprintf(", %d failed (first: %.120s)", r.Failed, r.FirstErr)
 		}
-		fmt.Printf("| %s | %d in %.1f s = %.0f/s (p50 %s, p99 %s)%s |\n", name, r.ok, r.elapsed.Seconds(), r.rate(), r.pct(0.5).Round(100*time.Microsecond), r.pct(0.99).Round(100*time.Microsecond), errs)
+		fmt.Printf("| %s | %d in %.1f s = %.0f/s (p50 %s, p99 %s)%s |\n", name, r.OK, r.Elapsed.Seconds(), r.Rate(), r.Pct(0.5).Round(100*time.Microsecond), r.Pct(0.99).Round(100*time.Microsecond), errs)
 	}
 	line("POST /claims (with Idempotency-Key and a photo)", submit)
 	line("POST /claims/{id}/approve (cap check, hash-chained entry, totals)", approve)
 	line("check-in burst: 3,000 members at one activity", burst)
 	fmt.Printf("| plain single-row INSERT transactions, same driver, %d writer(s) | %.0f/s |\n", writers, inserts)
-	fmt.Printf("| **claim submission / INSERT loop** (goal ≥ 50 %%) | **%.0f %%** |\n", 100*submit.rate()/inserts)
-	fmt.Printf("| **approval / INSERT loop** (goal ≥ 50 %%) | **%.0f %%** |\n", 100*approve.rate()/inserts)
+	fmt.Printf("| **claim submission / INSERT loop** (goal ≥ 50 %%) | **%.0f %%** |\n", 100*submit.Rate()/inserts)
+	fmt.Printf("| **approval / INSERT loop** (goal ≥ 50 %%) | **%.0f %%** |\n", 100*approve.Rate()/inserts)
 	fmt.Printf("| server peak RSS | %.0f MiB |\n\n", rss)
 	return nil
 }
