@@ -46,6 +46,11 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		"bad proxy":         {"LEDGER_TRUSTED_PROXIES": "not-an-ip"},
 		"bad duration":      {"LEDGER_ACCESS_TTL": "forever"},
 		"negative duration": {"LEDGER_REFRESH_TTL": "-1h"},
+		"no publicity":      {"LEDGER_PUBLICITY_DAYS": "0"},
+		"three stars":       {"LEDGER_STAR_THRESHOLDS": "10,20,30"},
+		"falling stars":     {"LEDGER_STAR_THRESHOLDS": "60,50,180,240"},
+		"fractional stars":  {"LEDGER_STAR_THRESHOLDS": "60,120.25,180,240"},
+		"report of nothing": {"LEDGER_REPORT_MAX_ROWS": "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars["LEDGER_DATA_DIR"] = dir
@@ -54,8 +59,10 @@ func TestConfigRefusesBadValues(t *testing.T) {
 			}
 		})
 	}
-	c, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir, "LEDGER_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1", "LEDGER_JWT_SECRET": strings.Repeat("k", 32)}))
-	if err != nil || len(c.TrustedProxies) != 2 || string(c.JWTSecret) != strings.Repeat("k", 32) {
-		t.Fatalf("%+v %v", c.TrustedProxies, err)
+	c, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir, "LEDGER_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1", "LEDGER_JWT_SECRET": strings.Repeat("k", 32),
+		"LEDGER_STAR_THRESHOLDS": "50, 100.5,150,200"}))
+	if err != nil || len(c.TrustedProxies) != 2 || string(c.JWTSecret) != strings.Repeat("k", 32) || c.StarThresholds[1] != 1005 ||
+		c.PublicityDays != 5 || c.ReportMaxRows != 50_000 {
+		t.Fatalf("%+v %v", c, err)
 	}
 }
