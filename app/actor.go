@@ -203,9 +203,10 @@ func bumpAuthRev(tx *gorm.DB, id int64) error {
 // bumpAuthRevUnder marks every member whose branch lies in the subtree at path, or who
 // holds a role over an org in it: an org there was renamed or moved.
 func bumpAuthRevUnder(tx *gorm.DB, path string) error {
+	cond, args := subtree("path", path)
 	err := tx.Exec(`UPDATE members SET auth_rev = auth_rev + 1
-WHERE branch_id IN (SELECT id FROM orgs WHERE path LIKE ?)
-   OR id IN (SELECT member_id FROM member_roles WHERE org_id IN (SELECT id FROM orgs WHERE path LIKE ?))`, path+"%", path+"%").Error
+WHERE branch_id IN (SELECT id FROM orgs WHERE `+cond+`)
+   OR id IN (SELECT member_id FROM member_roles WHERE org_id IN (SELECT id FROM orgs WHERE `+cond+`))`, append(args, args...)...).Error
 	return dbError("bump auth_rev", err)
 }
 

@@ -101,7 +101,8 @@ func (s *Appeals) List(ctx context.Context, a *Actor, f AppealFilter, p Page) (L
 	}
 	who := s.db.R.Where("member_id = ?", a.ID)
 	for _, path := range a.Scopes(models.RoleLeader, models.RoleAdmin) {
-		who = who.Or("branch_id IN (SELECT o.id FROM orgs o WHERE o.path LIKE ?)", path+"%")
+		cond, args := subtree("o.path", path)
+		who = who.Or("branch_id IN (SELECT o.id FROM orgs o WHERE "+cond+")", args...)
 	}
 	q = q.Where(who)
 	if p.After > 0 {

@@ -53,8 +53,9 @@ func (s *Audit) List(ctx context.Context, a *Actor, orgID int64, since *time.Tim
 	if err != nil || !a.Can(models.RoleAdmin, o.Path) {
 		return List[models.AuditRecord]{}, errOrgNotFound
 	}
+	cond, args := subtree("orgs.path", o.Path)
 	q := s.db.R.WithContext(ctx).Table("audit_log").Select("audit_log.*").Joins("JOIN orgs ON orgs.id = audit_log.org_id").
-		Where("orgs.path LIKE ?", o.Path+"%").Where("audit_log.id > ?", p.After)
+		Where(cond, args...).Where("audit_log.id > ?", p.After)
 	if since != nil {
 		q = q.Where("audit_log.created_at >= ?", since.UTC())
 	}

@@ -425,7 +425,8 @@ func subtreeBranches(o models.Org) (string, []any) {
 	case o.ParentID == nil:
 		return "", nil
 	}
-	return "(SELECT o2.id FROM orgs o2 WHERE o2.path LIKE ? AND o2.kind = 'branch')", []any{o.Path + "%"}
+	cond, args := subtree("o2.path", o.Path)
+	return "(SELECT o2.id FROM orgs o2 WHERE " + cond + " AND o2.kind = 'branch')", args
 }
 
 // BranchBoard is a page of the branches inside an org by average points per member (by

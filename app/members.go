@@ -130,7 +130,8 @@ func (s *Members) List(ctx context.Context, a *Actor, f MemberFilter, p Page) (L
 		if err != nil || !a.CanAny(o.Path, staffRoles...) {
 			return List[models.Member]{}, errOrgNotFound
 		}
-		q = q.Where("orgs.path LIKE ?", o.Path+"%")
+		cond, args := subtree("orgs.path", o.Path)
+		q = q.Where(cond, args...)
 	}
 	switch f.Status {
 	case "":

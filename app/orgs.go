@@ -140,21 +140,30 @@ func (s *Orgs) List(ctx context.Context, a *Actor, f OrgFilter, p Page) (List[mo
 	return pageOf(rows, p.Limit, func(o models.Org) int64 { return o.ID }), nil
 }
 
-// scopeClause is "(col LIKE '/1/%' OR col LIKE '/4/9/%')" for the given subtree paths.
-// Paths hold only digits and slashes, so nothing needs escaping.
+// scopeClause is "(col in subtree 1 OR col in subtree 2 …)" for the given subtree paths
+// (see subtree).
 func scopeClause(col string, paths []string) clause.Expr {
 	var sb strings.Builder
-	args := make([]any, 0, len(paths))
+	args := make([]any, 0, 2*len(paths))
 	sb.WriteString("(")
 	for i, p := range paths {
 		if i > 0 {
 			sb.WriteString(" OR ")
 		}
-		sb.WriteString(col + " LIKE ?")
-		args = append(args, p+"%")
+		cond, a := subtree(col, p)
+		sb.WriteString(cond)
+		args = append(args, a...)
 	}
 	sb.WriteString(")")
 	return gorm.Expr(sb.String(), args...)
+}
+
+// subtree is the condition that the path in col lies in the subtree at path: a range,
+// which both databases answer from the path index (SQLite cannot use an index for LIKE,
+// which is case-insensitive there). Paths hold digits and slashes and end in a slash, and
+// '/' sorts just before '0', so the subtree of "/1/2/" is ["/1/2/", "/1/20").
+func subtree(col, path string) (string, []any) {
+	return "(" + col + " >= ? AND " + col + " < ?)", []any{path, path[:len(path)-1] + "0"}
 }
 
 // OrgPatch is what PATCH /orgs/{id} may change.
@@ -228,7 +237,8 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 // movePaths rewrites the paths and depths of org's subtree for a move under parent.
 func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
 	var sub []models.Org
-	if err := tx.Where("path LIKE ?", org.Path+"%").Find(&sub).Error; err != nil {
+	cond, args := subtree("path", org.Path)
+	if err := tx.Where(cond, args...).Find(&sub).Error; err != nil {
 		return dbError("move org", err)
 	}
 	newPrefix := models.ChildPath(parent.Path, org.ID)

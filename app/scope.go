@@ -38,9 +38,10 @@ func scopeOf(org models.Org) scope {
 		// itself (the bootstrap admin) are staff, not in any branch, and rank nowhere.
 		s.rcond = "m.branch_id IN (SELECT o.id FROM orgs o WHERE o.kind = 'branch')"
 	default:
-		sub := "(SELECT o.id FROM orgs o WHERE o.path LIKE ? AND o.kind = 'branch')"
-		s.cond, s.args = "mm.branch_id IN "+sub, []any{org.Path + "%"}
-		s.rcond, s.rargs = "m.branch_id IN "+sub, []any{org.Path + "%"}
+		cond, args := subtree("o.path", org.Path)
+		sub := "(SELECT o.id FROM orgs o WHERE " + cond + " AND o.kind = 'branch')"
+		s.cond, s.args = "mm.branch_id IN "+sub, args
+		s.rcond, s.rargs = "m.branch_id IN "+sub, args
 	}
 	return s
 }
