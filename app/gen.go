@@ -148,9 +148,13 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 	defer release()
 	months := newBulkInsert(conn, "member_months", "member_id", "period", "branch_id", "points", "four_ones")
 	local := now.In(loc)
+	periods := make([]models.Period, 0, opt.Months)
 	for back := opt.Months - 1; back >= 0; back-- {
-		per := models.Period(time.Date(local.Year(), local.Month()-time.Month(back), 1, 0, 0, 0, 0, loc).Format("2006-01"))
-		for m := 0; m < opt.Members; m++ {
+		periods = append(periods, models.Period(time.Date(local.Year(), local.Month()-time.Month(back), 1, 0, 0, 0, 0, loc).Format("2006-01")))
+	}
+	// Member by member, in the order of the primary key, so that InnoDB appends.
+	for m := 0; m < opt.Members; m++ {
+		for _, per := range periods {
 			if per == thisMonth && m < opt.EntryMembers {
 				continue // written with its entries
 			}
@@ -163,9 +167,9 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 			if err := months.flush(ctx); err != nil {
 				return rep, err
 			}
-			if m%100000 == 0 {
-				progress("months "+string(per), m, opt.Members)
-			}
+		}
+		if m%50000 == 0 {
+			progress("member months", m, opt.Members)
 		}
 	}
 	if err := months.done(ctx); err != nil {
