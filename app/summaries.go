@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"time"
@@ -85,18 +86,33 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	for _, c := range cats {
 		sum.ByCategory[c.Category] = c.Points
 	}
-	branch, err := getOrg(ctx, db, sum.BranchID)
-	if err != nil {
-		return sum, err
+	// The branch and the committees above it, in one read.
+	path := m.BranchPath
+	if sum.BranchID != m.BranchID {
+		b, err := getOrg(ctx, db, sum.BranchID)
+		if err != nil {
+			return sum, err
+		}
+		path = b.Path
 	}
-	above, _, err := scopeOf(branch).rankCounts(ctx, g.db.R, per, points, m.ID)
+	var line []models.Org
+	if err := db.Where("id IN ?", ancestorIDs(path)).Order("depth DESC").Find(&line).Error; err != nil || len(line) == 0 || line[0].ID != sum.BranchID {
+		return sum, dbError("member summary", errors.Join(err, errors.New("the branch's line of orgs is incomplete")))
+	}
+	above, _, err := scopeOf(line[0]).rankCounts(ctx, g.db.R, per, points, m.ID)
 	if err != nil {
 		return sum, err
 	}
 	sum.RankInBranch = above + 1
-	committee, err := nearestCommittee(ctx, db, branch)
-	if err != nil || committee == nil {
-		return sum, err
+	var committee *models.Org
+	for i := range line {
+		if line[i].Kind == models.KindCommittee {
+			committee = &line[i]
+			break
+		}
+	}
+	if committee == nil {
+		return sum, nil
 	}
 	if above, _, err = scopeOf(*committee).rankCounts(ctx, g.db.R, per, points, m.ID); err != nil {
 		return sum, err
@@ -104,18 +120,6 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	rank := above + 1
 	sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
 	return sum, nil
-}
-
-// nearestCommittee is the committee closest above an org (nil if there is none).
-func nearestCommittee(ctx context.Context, db *gorm.DB, o models.Org) (*models.Org, error) {
-	var cs []models.Org
-	if err := db.WithContext(ctx).Where("id IN ? AND kind = ?", ancestorIDs(o.Path), models.KindCommittee).Order("depth DESC").Limit(1).Find(&cs).Error; err != nil {
-		return nil, dbError("committee", err)
-	}
-	if len(cs) == 0 {
-		return nil, nil
-	}
-	return &cs[0], nil
 }
 
 // MonthTotal is one month of a yearly summary.
