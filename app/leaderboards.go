@@ -171,25 +171,36 @@ func (g *Aggregates) MemberBoard(ctx context.Context, a *Actor, orgID int64, per
 		c := memberCursor{rows[limit-1].Points, rows[limit-1].MemberID}.encode()
 		board.NextCursor = &c
 	}
+	// The places of the page's first row and of the caller's own, in one count.
+	mine, err := g.myPoints(ctx, s, a, per)
+	if err != nil {
+		return MemberBoard{}, err
+	}
+	var places []place
 	if len(board.Items) > 0 {
-		first := board.Items[0]
-		above, ties, err := s.rankCounts(ctx, g.db.R, per, first.Points, first.MemberID)
-		if err != nil {
-			return MemberBoard{}, err
-		}
-		base := above + ties // rows before the page
+		places = append(places, place{Points: board.Items[0].Points, Member: board.Items[0].MemberID, Ties: true})
+	}
+	if mine != nil {
+		places = append(places, place{Points: *mine, Member: a.ID})
+	}
+	above, before, err := s.placeCounts(ctx, g.db.R, per, places...)
+	if err != nil {
+		return MemberBoard{}, err
+	}
+	if mine != nil {
+		board.Me = &MyRank{Rank: above[len(above)-1] + 1, Points: *mine}
+	}
+	if len(board.Items) > 0 {
+		base := above[0] + before[0] // rows before the page
 		for i := range board.Items {
 			if i > 0 && board.Items[i].Points == board.Items[i-1].Points {
 				board.Items[i].Rank = board.Items[i-1].Rank
 			} else if i == 0 {
-				board.Items[i].Rank = above + 1
+				board.Items[i].Rank = above[0] + 1
 			} else {
 				board.Items[i].Rank = base + int64(i) + 1
 			}
 		}
-	}
-	if board.Me, err = g.myRank(ctx, s, a, per); err != nil {
-		return MemberBoard{}, err
 	}
 	return board, nil
 }
@@ -239,9 +250,10 @@ WHERE `+where+` ORDER BY mm.points DESC, mm.member_id DESC LIMIT ?`, append(warg
 	return merged, nil
 }
 
-// myRank is the actor's place in the scope: their row in the branch they are in now when
-// it lies in the scope, else their best row there; nil when they have no place in it.
-func (g *Aggregates) myRank(ctx context.Context, s scope, a *Actor, per models.Period) (*MyRank, error) {
+// myPoints is what places the actor in the scope: the points of their row in the branch
+// they are in now when it lies in the scope, else of their best row there, or zero when
+// they are inside it with no row; nil when they have no place in it.
+func (g *Aggregates) myPoints(ctx context.Context, s scope, a *Actor, per models.Period) (*models.Points, error) {
 	// The actor's rows of the month, by the unique key, kept when inside the scope.
 	var rows []struct {
 		BranchID int64
@@ -283,11 +295,7 @@ func (g *Aggregates) myRank(ctx context.Context, s scope, a *Actor, per models.P
 	default:
 		return nil, nil
 	}
-	above, _, err := s.rankCounts(ctx, g.db.R, per, pts, a.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &MyRank{Rank: above + 1, Points: pts}, nil
+	return &pts, nil
 }
 
 // BranchRow is one line of a branch leaderboard and the figures of a branch summary.

@@ -66,18 +66,32 @@ func (g *Aggregates) PrepareReport(ctx context.Context, a *Actor, orgID int64, p
 		return nil, errOrgNotFound
 	}
 	r := &Report{g: g, org: o, scope: scopeOf(o), period: per, Format: format, Sheet: sheet}
+	// The rows are the scope's member_months rows plus its active members with none;
+	// the second count reads every member of the scope, so it is asked only when the
+	// first two cannot settle the cap.
 	db := g.db.R.WithContext(ctx)
 	where, args := r.scope.rowsWhere(per, nil)
-	var n, z int64
-	if err := db.Raw("SELECT COUNT(*) FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE "+where, args...).Scan(&n).Error; err != nil {
+	var rows, active int64
+	if err := db.Raw("SELECT COUNT(*) FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE "+where, args...).Scan(&rows).Error; err != nil {
 		return nil, dbError("report", err)
 	}
-	zwhere, zargs := r.scope.noRowWhere(per, nil)
-	if err := db.Raw("SELECT COUNT(*) FROM members m WHERE "+zwhere, zargs...).Scan(&z).Error; err != nil {
+	awhere, aargs := and(r.scope.rcond, r.scope.rargs, []string{"m.status = 'active'"})
+	if err := db.Raw("SELECT COUNT(*) FROM members m WHERE "+awhere, aargs...).Scan(&active).Error; err != nil {
 		return nil, dbError("report", err)
 	}
-	if r.Rows = n + z; r.Rows > int64(g.maxReport) {
-		return nil, models.InvalidField("org_id", fmt.Sprintf("the report would have %d rows, more than the limit of %d; ask for a smaller org", r.Rows, g.maxReport))
+	// rows ≤ the report's rows ≤ rows + active.
+	limit := int64(g.maxReport)
+	if total := rows; rows <= limit && rows+active > limit {
+		zwhere, zargs := r.scope.noRowWhere(per, nil)
+		var zero int64
+		if err := db.Raw("SELECT COUNT(*) FROM members m WHERE "+zwhere, zargs...).Scan(&zero).Error; err != nil {
+			return nil, dbError("report", err)
+		}
+		if total += zero; total > limit {
+			return nil, models.InvalidField("org_id", fmt.Sprintf("the report would have %d rows, more than the limit of %d; ask for a smaller org", total, limit))
+		}
+	} else if rows > limit {
+		return nil, models.InvalidField("org_id", fmt.Sprintf("the report would have more than %d rows, more than the limit of %d; ask for a smaller org", rows, limit))
 	}
 	return r, nil
 }
@@ -167,6 +181,7 @@ WHERE `+zwhere+` ORDER BY m.id DESC`, append([]any{first, last}, zargs...)...).R
 			}
 		}
 		n++
+		r.Rows = n
 		cur.Rank = n
 		if prev != nil && prev.Points == cur.Points {
 			cur.Rank = prev.Rank

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -71,38 +72,89 @@ func (s scope) noRowWhere(period models.Period, conds []string, args ...any) (st
 	return and(s.rcond, s.rargs, append(base, conds...), append([]any{period}, args...)...)
 }
 
-// rankCounts is how many rows of the scope in period rank strictly above points, and how
-// many share points but sort before member (ties sort by member id, highest first). Rows
-// are member_months rows plus the members with no row, at zero points.
-func (s scope) rankCounts(ctx context.Context, db *gorm.DB, period models.Period, points models.Points, member int64) (above, tiesBefore int64, err error) {
+// place is a row whose place in the scope is asked for: its points and member, and
+// whether the rows tied with it ahead of it are wanted too.
+type place struct {
+	Points models.Points
+	Member int64
+	Ties   bool
+}
+
+// placeCounts says, for each place, how many rows of the scope in period rank strictly
+// above it (its competition rank is that plus one) and how many share its points but sort
+// before it (ties sort by member id, highest first). Rows are member_months rows plus the
+// members with no row, at zero points; those are counted only where they change an
+// answer (below zero, or ties at zero when asked for), since counting them reads every
+// member of the scope. One query for all places.
+func (s scope) placeCounts(ctx context.Context, db *gorm.DB, period models.Period, places ...place) (above, before []int64, err error) {
+	above, before = make([]int64, len(places)), make([]int64, len(places))
+	if len(places) == 0 {
+		return above, before, nil
+	}
 	from := "member_months mm"
 	if s.needsMembers() {
 		from += " JOIN members m ON m.id = mm.member_id"
 	}
-	where, args := s.rowsWhere(period, []string{"mm.points >= ?"}, points)
-	var c struct{ Above, Ties sql.NullInt64 }
-	q := "SELECT SUM(CASE WHEN mm.points > ? THEN 1 ELSE 0 END) AS above, SUM(CASE WHEN mm.points = ? AND mm.member_id > ? THEN 1 ELSE 0 END) AS ties FROM " + from + " WHERE " + where
-	if err := db.WithContext(ctx).Raw(q, append([]any{points, points, member}, args...)...).Scan(&c).Error; err != nil {
-		return 0, 0, dbError("rank", err)
+	lowest := places[0].Points
+	var cols []string
+	var args []any
+	for i, p := range places {
+		lowest = min(lowest, p.Points)
+		cols = append(cols, fmt.Sprintf("SUM(CASE WHEN mm.points > ? THEN 1 ELSE 0 END) AS a%d", i),
+			fmt.Sprintf("SUM(CASE WHEN mm.points = ? AND mm.member_id > ? THEN 1 ELSE 0 END) AS b%d", i))
+		args = append(args, p.Points, p.Points, p.Member)
 	}
-	above, tiesBefore = c.Above.Int64, c.Ties.Int64
-	if points <= 0 {
-		// Members with no row sit at zero.
-		cond := []string{}
+	where, wargs := s.rowsWhere(period, []string{"mm.points >= ?"}, lowest)
+	r, err := db.WithContext(ctx).Raw("SELECT "+strings.Join(cols, ", ")+" FROM "+from+" WHERE "+where, append(args, wargs...)...).Rows()
+	if err != nil {
+		return nil, nil, dbError("rank", err)
+	}
+	counts := make([]sql.NullInt64, 2*len(places))
+	dst := make([]any, len(counts))
+	for i := range counts {
+		dst[i] = &counts[i]
+	}
+	if r.Next() {
+		err = r.Scan(dst...)
+	}
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, dbError("rank", err)
+	}
+	for i := range places {
+		above[i], before[i] = counts[2*i].Int64, counts[2*i+1].Int64
+	}
+	for i, p := range places {
+		var cond []string
 		var cargs []any
-		if points == 0 {
-			cond, cargs = []string{"m.id > ?"}, []any{member}
+		switch {
+		case p.Points < 0:
+		case p.Points == 0 && p.Ties:
+			cond, cargs = []string{"m.id > ?"}, []any{p.Member}
+		default:
+			continue
 		}
 		where, args := s.noRowWhere(period, cond, cargs...)
 		var n int64
 		if err := db.WithContext(ctx).Raw("SELECT COUNT(*) FROM members m WHERE "+where, args...).Scan(&n).Error; err != nil {
-			return 0, 0, dbError("rank", err)
+			return nil, nil, dbError("rank", err)
 		}
-		if points < 0 {
-			above += n
+		if p.Points < 0 {
+			above[i] += n
 		} else {
-			tiesBefore += n
+			before[i] += n
 		}
 	}
-	return above, tiesBefore, nil
+	return above, before, nil
+}
+
+// rank is the competition rank in the scope of a row with points.
+func (s scope) rank(ctx context.Context, db *gorm.DB, period models.Period, points models.Points, member int64) (int64, error) {
+	above, _, err := s.placeCounts(ctx, db, period, place{Points: points, Member: member})
+	if err != nil {
+		return 0, err
+	}
+	return above[0] + 1, nil
 }

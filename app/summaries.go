@@ -99,11 +99,9 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	if err := db.Where("id IN ?", ancestorIDs(path)).Order("depth DESC").Find(&line).Error; err != nil || len(line) == 0 || line[0].ID != sum.BranchID {
 		return sum, dbError("member summary", errors.Join(err, errors.New("the branch's line of orgs is incomplete")))
 	}
-	above, _, err := scopeOf(line[0]).rankCounts(ctx, g.db.R, per, points, m.ID)
-	if err != nil {
+	if sum.RankInBranch, err = scopeOf(line[0]).rank(ctx, g.db.R, per, points, m.ID); err != nil {
 		return sum, err
 	}
-	sum.RankInBranch = above + 1
 	var committee *models.Org
 	for i := range line {
 		if line[i].Kind == models.KindCommittee {
@@ -114,10 +112,10 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	if committee == nil {
 		return sum, nil
 	}
-	if above, _, err = scopeOf(*committee).rankCounts(ctx, g.db.R, per, points, m.ID); err != nil {
+	rank, err := scopeOf(*committee).rank(ctx, g.db.R, per, points, m.ID)
+	if err != nil {
 		return sum, err
 	}
-	rank := above + 1
 	sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
 	return sum, nil
 }
