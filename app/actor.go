@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 
 	"gorm.io/gorm"
@@ -34,6 +35,27 @@ type Actor struct {
 	BranchPath string
 	Grants     []Grant
 	rev        int64
+	// orgs are the orgs the actor's reads start from: the line above their branch and the
+	// orgs of their roles. A move of any of them bumps the actor's auth_rev (see
+	// bumpAuthRevUnder), so they are as fresh as the roles.
+	orgs map[int64]models.Org
+}
+
+// knownOrg is an org from the actor's line or roles, without a round trip.
+func (a *Actor) knownOrg(id int64) (models.Org, bool) {
+	o, ok := a.orgs[id]
+	return o, ok
+}
+
+// orgOf rebuilds an org from what a path tells: its parent and depth.
+func orgOf(id int64, kind models.OrgKind, name, path string) models.Org {
+	o := models.Org{ID: id, Kind: kind, Name: name, Path: path}
+	ids := ancestorIDs(path)
+	o.Depth = len(ids) - 1
+	if len(ids) > 1 {
+		o.ParentID = &ids[len(ids)-2]
+	}
+	return o
 }
 
 // Can reports whether the actor holds role over the org at path (a role over an org
@@ -191,6 +213,30 @@ func (l *actorLoader) read(ctx context.Context, memberID int64) (*Actor, error) 
 	if a.BranchKind == models.KindBranch && !a.holds(models.RoleMember, a.BranchID) {
 		a.Grants = append(a.Grants, Grant{Role: models.RoleMember, OrgID: a.BranchID, OrgName: a.BranchName, OrgKind: a.BranchKind, orgPath: a.BranchPath})
 	}
+	a.orgs = map[int64]models.Org{}
+	for _, g := range a.Grants {
+		a.orgs[g.OrgID] = orgOf(g.OrgID, g.OrgKind, g.OrgName, g.orgPath)
+	}
+	ids := ancestorIDs(a.BranchPath)
+	if len(ids) == 0 {
+		return a, nil
+	}
+	rows.Close()
+	line, err := l.db.QueryContext(ctx, "SELECT id, kind, name, path FROM orgs WHERE id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", anySlice(ids)...)
+	if err != nil {
+		return nil, dbError("load actor", err)
+	}
+	defer line.Close()
+	for line.Next() {
+		var o models.Org
+		if err := line.Scan(&o.ID, &o.Kind, &o.Name, &o.Path); err != nil {
+			return nil, dbError("load actor", err)
+		}
+		a.orgs[o.ID] = orgOf(o.ID, o.Kind, o.Name, o.Path)
+	}
+	if err := line.Err(); err != nil {
+		return nil, dbError("load actor", err)
+	}
 	return a, nil
 }
 
@@ -231,4 +277,12 @@ func SystemActor(ctx context.Context, db *DB) (*Actor, error) {
 		a.Grants = append(a.Grants, Grant{Role: models.RoleAdmin, OrgID: r.ID, OrgName: r.Name, OrgKind: r.Kind, orgPath: r.Path})
 	}
 	return a, nil
+}
+
+func anySlice[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }

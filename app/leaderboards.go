@@ -69,7 +69,7 @@ type MemberBoard struct {
 // boardOrg reads the org of a leaderboard and checks that the actor may see it: members
 // inside it, and secretaries, leaders and admins over it. Returns ENotFound.
 func (g *Aggregates) boardOrg(ctx context.Context, a *Actor, orgID int64) (models.Org, error) {
-	o, err := getOrg(ctx, g.db.R, orgID)
+	o, err := g.org(ctx, a, orgID)
 	if err != nil {
 		return o, err
 	}
@@ -77,6 +77,14 @@ func (g *Aggregates) boardOrg(ctx context.Context, a *Actor, orgID int64) (model
 		return o, errOrgNotFound
 	}
 	return o, nil
+}
+
+// org reads an org, from the actor's own line and roles when it is there.
+func (g *Aggregates) org(ctx context.Context, a *Actor, id int64) (models.Org, error) {
+	if o, ok := a.knownOrg(id); ok {
+		return o, nil
+	}
+	return getOrg(ctx, g.db.R, id)
 }
 
 // insideOrg reports whether the actor is a member of a branch inside o (for a group: a

@@ -61,7 +61,7 @@ func (g *Aggregates) PrepareReport(ctx context.Context, a *Actor, orgID int64, p
 	case sheet != "" && sheet != "members" && sheet != "branches":
 		return nil, models.InvalidField("sheet", "must be members or branches")
 	}
-	o, err := getOrg(ctx, g.db.R, orgID)
+	o, err := g.org(ctx, a, orgID)
 	if err != nil || !a.CanAny(o.Path, models.RoleLeader, models.RoleAdmin) {
 		return nil, errOrgNotFound
 	}

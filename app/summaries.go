@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sort"
 	"strconv"
@@ -34,6 +35,11 @@ type MemberSummary struct {
 // summaryMember reads a member the actor may see the points of: the member, and
 // secretaries, leaders and admins over their branch. Returns ENotFound.
 func summaryMember(ctx context.Context, db *gorm.DB, a *Actor, id int64) (memberRow, error) {
+	if id == a.ID {
+		// The caller, as the request loaded them.
+		return memberRow{Member: models.Member{ID: a.ID, MemberNo: a.MemberNo, Name: a.Name, BranchID: a.BranchID, GroupID: a.GroupID, Status: a.Status},
+			BranchPath: a.BranchPath}, nil
+	}
 	m, err := loadMember(ctx, db, id)
 	if err != nil || (m.ID != a.ID && !a.CanAny(m.BranchPath, staffRoles...)) {
 		return memberRow{}, errMemberNotFound
@@ -86,7 +92,7 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	for _, c := range cats {
 		sum.ByCategory[c.Category] = c.Points
 	}
-	// The branch and the committees above it, in one read.
+	// The branch and the committees above it: the caller's own line, or one read.
 	path := m.BranchPath
 	if sum.BranchID != m.BranchID {
 		b, err := getOrg(ctx, db, sum.BranchID)
@@ -96,11 +102,19 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 		path = b.Path
 	}
 	var line []models.Org
-	if err := db.Where("id IN ?", ancestorIDs(path)).Order("depth DESC").Find(&line).Error; err != nil || len(line) == 0 || line[0].ID != sum.BranchID {
-		return sum, dbError("member summary", errors.Join(err, errors.New("the branch's line of orgs is incomplete")))
+	for _, id := range ancestorIDs(path) {
+		if o, ok := a.knownOrg(id); ok {
+			line = append([]models.Org{o}, line...)
+		}
 	}
-	if sum.RankInBranch, err = scopeOf(line[0]).rank(ctx, g.db.R, per, points, m.ID); err != nil {
-		return sum, err
+	if len(line) != len(ancestorIDs(path)) {
+		line = nil
+		if err := db.Where("id IN ?", ancestorIDs(path)).Order("depth DESC").Find(&line).Error; err != nil {
+			return sum, dbError("member summary", err)
+		}
+	}
+	if len(line) == 0 || line[0].ID != sum.BranchID {
+		return sum, dbError("member summary", errors.New("the branch's line of orgs is incomplete"))
 	}
 	var committee *models.Org
 	for i := range line {
@@ -109,13 +123,27 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 			break
 		}
 	}
-	if committee == nil {
+	if committee == nil || points < 0 {
+		// Below zero the members with no row count too: rank() knows how.
+		if sum.RankInBranch, err = scopeOf(line[0]).rank(ctx, g.db.R, per, points, m.ID); err != nil || committee == nil {
+			return sum, err
+		}
+		rank, err := scopeOf(*committee).rank(ctx, g.db.R, per, points, m.ID)
+		if err != nil {
+			return sum, err
+		}
+		sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
 		return sum, nil
 	}
-	rank, err := scopeOf(*committee).rank(ctx, g.db.R, per, points, m.ID)
-	if err != nil {
-		return sum, err
+	// Both ranks in one count over the committee.
+	where, args := scopeOf(*committee).rowsWhere(per, []string{"mm.points > ?"}, points)
+	var c struct{ InCommittee, InBranch sql.NullInt64 }
+	if err := db.Raw("SELECT COUNT(*) AS in_committee, SUM(CASE WHEN mm.branch_id = ? THEN 1 ELSE 0 END) AS in_branch FROM member_months mm WHERE "+where,
+		append([]any{sum.BranchID}, args...)...).Scan(&c).Error; err != nil {
+		return sum, dbError("member summary", err)
 	}
+	rank := c.InCommittee.Int64 + 1
+	sum.RankInBranch = c.InBranch.Int64 + 1
 	sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
 	return sum, nil
 }
