@@ -62,10 +62,31 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	for _, c := range Categories {
 		sum.ByCategory[c] = 0
 	}
-	var rows []models.MemberMonth
-	// By the primary key; sorted here, since an ORDER BY tempts SQLite into the rank index.
-	if err := db.Where("member_id = ? AND period = ?", m.ID, per).Find(&rows).Error; err != nil {
+	// The member's rows of the month (by the primary key; sorted here, since an ORDER BY
+	// tempts SQLite into the rank index) and their points by category, in one round trip.
+	var mixed []struct {
+		Category string // "" for a member_months row
+		BranchID int64
+		Points   models.Points
+		FourOnes models.FourOnes
+	}
+	if err := db.Raw(`SELECT '' AS category, branch_id, points, four_ones FROM member_months WHERE member_id = ? AND period = ?
+UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id = ? AND period = ? GROUP BY category`, m.ID, per, m.ID, per).
+		Scan(&mixed).Error; err != nil {
 		return sum, dbError("member summary", err)
+	}
+	var rows []models.MemberMonth
+	type cat struct {
+		Category string
+		Points   models.Points
+	}
+	var cats []cat
+	for _, x := range mixed {
+		if x.Category == "" {
+			rows = append(rows, models.MemberMonth{BranchID: x.BranchID, Points: x.Points, FourOnes: x.FourOnes})
+		} else {
+			cats = append(cats, cat{x.Category, x.Points})
+		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Points > rows[j].Points })
 	var flags models.FourOnes
@@ -81,14 +102,6 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 		sum.BranchID, points = rows[0].BranchID, rows[0].Points
 	}
 	sum.FourOnes, sum.Complete = flags.Flags(), flags.Complete()
-	var cats []struct {
-		Category string
-		Points   models.Points
-	}
-	if err := db.Raw("SELECT category, SUM(points) AS points FROM member_totals WHERE member_id = ? AND period = ? GROUP BY category", m.ID, per).
-		Scan(&cats).Error; err != nil {
-		return sum, dbError("member summary", err)
-	}
 	for _, c := range cats {
 		sum.ByCategory[c.Category] = c.Points
 	}

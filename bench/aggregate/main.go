@@ -176,6 +176,11 @@ WHERE m.id <= ? AND m.id % 37 = 0`, *entryPart).Scan(&targets).Error; err != nil
 		return true, ""
 	}
 	pick := func(i int) target { return targets[rand.IntN(len(targets))] }
+	// Every target logs in once first, as members do, so that the phases time reads and
+	// not first loads of a caller's roles.
+	if r := benchkit.Load(*conns, len(targets), time.Minute, func(i int) (bool, string) { return get("/api/v1/me", targets[i].Member) }); r.Failed > 0 {
+		return fmt.Errorf("warming: %s", r.FirstErr)
+	}
 	phase := func(name string, job func(i int) (bool, string)) benchkit.Result {
 		job(0) // warm
 		// Latency with one client (the read's own time), then throughput with many.
