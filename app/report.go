@@ -1,6 +1,7 @@
 package app
 
 import (
+	"archive/zip"
 	"bufio"
 	"context"
 	"encoding/csv"
@@ -296,10 +297,22 @@ func (r *Report) writeXLSX(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sheet := func(name string, header []string, widths []float64) (*excelize.StreamWriter, error) {
-		if _, err := f.NewSheet(name); err != nil {
-			return nil, err
+	// Both sheets exist before either is streamed: touching the workbook's sheets after
+	// (deleting the default one, say) makes excelize parse the streamed XML back into
+	// memory, which would grow with the rows.
+	bs, err := r.branches(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f.SetSheetName("Sheet1", "党员积分"); err != nil {
+		return err
+	}
+	if bs != nil {
+		if _, err := f.NewSheet("支部汇总"); err != nil {
+			return err
 		}
+	}
+	sheet := func(name string, header []string, widths []float64) (*excelize.StreamWriter, error) {
 		sw, err := f.NewStreamWriter(name)
 		if err != nil {
 			return nil, err
@@ -333,9 +346,7 @@ func (r *Report) writeXLSX(ctx context.Context, w io.Writer) error {
 	if err := members.Flush(); err != nil {
 		return err
 	}
-	if bs, err := r.branches(ctx); err != nil {
-		return err
-	} else if bs != nil {
+	if bs != nil {
 		branches, err := sheet("支部汇总", branchHeader, []float64{6, 24, 8, 10, 10, 12, 10})
 		if err != nil {
 			return err
@@ -350,9 +361,10 @@ func (r *Report) writeXLSX(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
-	if err := f.DeleteSheet("Sheet1"); err != nil {
-		return err
-	}
-	f.SetActiveSheet(0)
-	return f.Write(w)
+	// The zip goes straight to w: File.Write would build the whole file in memory first.
+	// (WriteToBuffer's own buffer stays empty; it would only be rewritten for ZIP64
+	// parts, over 4 GB, which the row cap rules out.)
+	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(w) })
+	_, err = f.WriteToBuffer()
+	return err
 }
