@@ -148,11 +148,15 @@ UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id 
 		sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
 		return sum, nil
 	}
-	// Both ranks in one count over the committee.
-	where, args := scopeOf(*committee).rowsWhere(per, []string{"mm.points > ?"}, points)
+	// Both ranks in one count over the committee: its branches, each read from the
+	// (period, branch_id, points) index above the member's points. CROSS JOIN keeps
+	// SQLite to that order (without statistics it would rather scan the month by points);
+	// MySQL reads it as an inner join and picks the same order itself.
+	cond, args := subtree("o.path", committee.Path)
 	var c struct{ InCommittee, InBranch sql.NullInt64 }
-	if err := db.Raw("SELECT COUNT(*) AS in_committee, SUM(CASE WHEN mm.branch_id = ? THEN 1 ELSE 0 END) AS in_branch FROM member_months mm WHERE "+where,
-		append([]any{sum.BranchID}, args...)...).Scan(&c).Error; err != nil {
+	if err := db.Raw(`SELECT COUNT(*) AS in_committee, SUM(CASE WHEN mm.branch_id = ? THEN 1 ELSE 0 END) AS in_branch
+FROM orgs o CROSS JOIN member_months mm ON mm.period = ? AND mm.branch_id = o.id AND mm.points > ?
+WHERE o.kind = 'branch' AND `+cond, append([]any{sum.BranchID, per, points}, args...)...).Scan(&c).Error; err != nil {
 		return sum, dbError("member summary", err)
 	}
 	rank := c.InCommittee.Int64 + 1
