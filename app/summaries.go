@@ -62,30 +62,43 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	for _, c := range Categories {
 		sum.ByCategory[c] = 0
 	}
-	// The member's rows of the month (by the primary key; sorted here, since an ORDER BY
-	// tempts SQLite into the rank index) and their points by category, in one round trip.
+	// The line of orgs above the member's branch, from what the caller's request knows
+	// (their own line and roles); nil when it does not know all of it.
+	line := knownLine(a, m.BranchPath)
+	committee := nearestCommittee(line)
+
+	// One round trip: the member's rows of the month (by the primary key; sorted here,
+	// since an ORDER BY tempts SQLite into the rank index), their points by category, and,
+	// when the committee is known, one count for both ranks of a member placed by the row
+	// in their own branch (zero without one). The count's row is marked "#rank" and
+	// carries the rows above in the committee and in the branch as branch_id and points.
+	q := `SELECT '' AS category, branch_id, points, four_ones FROM member_months WHERE member_id = ? AND period = ?
+UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id = ? AND period = ? GROUP BY category`
+	args := []any{m.ID, per, m.ID, per}
+	if committee != nil {
+		cq, cargs := committeeCount(*committee, per, m.BranchID, "COALESCE((SELECT h.points FROM member_months h WHERE h.member_id = ? AND h.period = ? AND h.branch_id = ?), 0)", m.ID, per, m.BranchID)
+		q += "\nUNION ALL SELECT '#rank', " + cq
+		args = append(args, cargs...)
+	}
 	var mixed []struct {
 		Category string // "" for a member_months row
 		BranchID int64
 		Points   models.Points
 		FourOnes models.FourOnes
 	}
-	if err := db.Raw(`SELECT '' AS category, branch_id, points, four_ones FROM member_months WHERE member_id = ? AND period = ?
-UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id = ? AND period = ? GROUP BY category`, m.ID, per, m.ID, per).
-		Scan(&mixed).Error; err != nil {
+	if err := db.Raw(q, args...).Scan(&mixed).Error; err != nil {
 		return sum, dbError("member summary", err)
 	}
 	var rows []models.MemberMonth
-	type cat struct {
-		Category string
-		Points   models.Points
-	}
-	var cats []cat
+	var counted *[2]int64 // rows above in the committee and in the branch
 	for _, x := range mixed {
-		if x.Category == "" {
+		switch x.Category {
+		case "":
 			rows = append(rows, models.MemberMonth{BranchID: x.BranchID, Points: x.Points, FourOnes: x.FourOnes})
-		} else {
-			cats = append(cats, cat{x.Category, x.Points})
+		case "#rank":
+			counted = &[2]int64{x.BranchID, int64(x.Points)}
+		default:
+			sum.ByCategory[x.Category] = x.Points
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Points > rows[j].Points })
@@ -102,67 +115,99 @@ UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id 
 		sum.BranchID, points = rows[0].BranchID, rows[0].Points
 	}
 	sum.FourOnes, sum.Complete = flags.Flags(), flags.Complete()
-	for _, c := range cats {
-		sum.ByCategory[c.Category] = c.Points
+	if counted != nil && sum.BranchID == m.BranchID && points >= 0 {
+		rank := counted[0] + 1
+		sum.RankInBranch, sum.CommitteeID, sum.RankInCommittee = counted[1]+1, &committee.ID, &rank
+		return sum, nil
 	}
-	// The branch and the committees above it: the caller's own line, or one read.
+	return sum, g.rankMonth(ctx, a, &sum, m, per, points)
+}
+
+// rankMonth fills a month summary's ranks when the one-trip count could not: the caller
+// does not know the member's line of orgs, the member earned this month only in a branch
+// they have left, or their points are below zero (where members without a row count).
+func (g *Aggregates) rankMonth(ctx context.Context, a *Actor, sum *MemberSummary, m memberRow, per models.Period, points models.Points) error {
+	db := g.db.R.WithContext(ctx)
 	path := m.BranchPath
 	if sum.BranchID != m.BranchID {
 		b, err := getOrg(ctx, db, sum.BranchID)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		path = b.Path
 	}
-	var line []models.Org
-	for _, id := range ancestorIDs(path) {
-		if o, ok := a.knownOrg(id); ok {
-			line = append([]models.Org{o}, line...)
-		}
-	}
-	if len(line) != len(ancestorIDs(path)) {
-		line = nil
+	line := knownLine(a, path)
+	if line == nil {
 		if err := db.Where("id IN ?", ancestorIDs(path)).Order("depth DESC").Find(&line).Error; err != nil {
-			return sum, dbError("member summary", err)
+			return dbError("member summary", err)
 		}
 	}
 	if len(line) == 0 || line[0].ID != sum.BranchID {
-		return sum, dbError("member summary", errors.New("the branch's line of orgs is incomplete"))
+		return dbError("member summary", errors.New("the branch's line of orgs is incomplete"))
 	}
-	var committee *models.Org
-	for i := range line {
-		if line[i].Kind == models.KindCommittee {
-			committee = &line[i]
-			break
-		}
-	}
+	committee := nearestCommittee(line)
+	var err error
 	if committee == nil || points < 0 {
 		// Below zero the members with no row count too: rank() knows how.
 		if sum.RankInBranch, err = scopeOf(line[0]).rank(ctx, g.db.R, per, points, m.ID); err != nil || committee == nil {
-			return sum, err
+			return err
 		}
 		rank, err := scopeOf(*committee).rank(ctx, g.db.R, per, points, m.ID)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
-		return sum, nil
+		return nil
 	}
-	// Both ranks in one count over the committee: its branches, each read from the
-	// (period, branch_id, points) index above the member's points. CROSS JOIN keeps
-	// SQLite to that order (without statistics it would rather scan the month by points);
-	// MySQL reads it as an inner join and picks the same order itself.
-	cond, args := subtree("o.path", committee.Path)
-	var c struct{ InCommittee, InBranch sql.NullInt64 }
-	if err := db.Raw(`SELECT COUNT(*) AS in_committee, SUM(CASE WHEN mm.branch_id = ? THEN 1 ELSE 0 END) AS in_branch
-FROM orgs o CROSS JOIN member_months mm ON mm.period = ? AND mm.branch_id = o.id AND mm.points > ?
-WHERE o.kind = 'branch' AND `+cond, append([]any{sum.BranchID, per, points}, args...)...).Scan(&c).Error; err != nil {
-		return sum, dbError("member summary", err)
+	cq, args := committeeCount(*committee, per, sum.BranchID, "?", points)
+	var c struct{ Above, InBranch sql.NullInt64 }
+	if err := db.Raw("SELECT "+cq, args...).Scan(&c).Error; err != nil {
+		return dbError("member summary", err)
 	}
-	rank := c.InCommittee.Int64 + 1
-	sum.RankInBranch = c.InBranch.Int64 + 1
-	sum.CommitteeID, sum.RankInCommittee = &committee.ID, &rank
-	return sum, nil
+	rank := c.Above.Int64 + 1
+	sum.RankInBranch, sum.CommitteeID, sum.RankInCommittee = c.InBranch.Int64+1, &committee.ID, &rank
+	return nil
+}
+
+// committeeCount is the select list and FROM of one count for both ranks: the rows of
+// the committee's month above points (an SQL expression with its own arguments), as
+// "above", and those of them in branch, as "in_branch". It joins from the committee's
+// branches, reading each one's rows above the points from (period, branch_id, points):
+// 1.2 ms on MariaDB for a 100-branch committee, against 1.9 ms for IN (subquery). CROSS
+// JOIN holds SQLite, which has no statistics, to that order (it would rather scan the
+// month by points); MySQL reads it as an inner join and picks the same order itself.
+func committeeCount(committee models.Org, per models.Period, branch int64, pointsExpr string, pointsArgs ...any) (string, []any) {
+	cond, cargs := subtree("o.path", committee.Path)
+	q := `COUNT(*) AS above, COALESCE(SUM(CASE WHEN mm.branch_id = ? THEN 1 ELSE 0 END), 0) AS in_branch, 0
+FROM orgs o CROSS JOIN member_months mm ON mm.period = ? AND mm.branch_id = o.id AND mm.points > ` + pointsExpr + `
+WHERE o.kind = 'branch' AND ` + cond
+	args := append(append([]any{branch, per}, pointsArgs...), cargs...)
+	return q, args
+}
+
+// knownLine is the line of orgs from the org at path up to the root, nearest first, as
+// far as the actor's request knows it; nil if it does not know all of it.
+func knownLine(a *Actor, path string) []models.Org {
+	ids := ancestorIDs(path)
+	line := make([]models.Org, 0, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		o, ok := a.knownOrg(ids[i])
+		if !ok {
+			return nil
+		}
+		line = append(line, o)
+	}
+	return line
+}
+
+// nearestCommittee is the first committee of a line of orgs, nearest first (nil if none).
+func nearestCommittee(line []models.Org) *models.Org {
+	for i := range line {
+		if line[i].Kind == models.KindCommittee {
+			return &line[i]
+		}
+	}
+	return nil
 }
 
 // MonthTotal is one month of a yearly summary.

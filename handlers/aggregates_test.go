@@ -361,7 +361,7 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 		return 0
 	}
 	all := map[int64]bool{tr.b1: true, tr.b2: true, tr.b3: true}
-	for who, token := range map[int64]string{tr.alice: tr.aliceT, tr.bob: bobT, dave: tr.secT, tr.carol: tr.leadT, gina: tr.leadT} {
+	for who, token := range map[int64]string{tr.alice: tr.aliceT, tr.bob: bobT, dave: tr.secT, tr.carol: tr.leadT, gina: tr.leadT, frank: e.adminT, erin: e.adminT} {
 		e.get(fmt.Sprintf("/api/v1/members/%d/summary?period=%s", who, P), token).want(200).decode(&sum)
 		var total models.Points
 		for _, p := range m.cats[P][who] {
@@ -383,6 +383,13 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 				t.Fatalf("member %d: flags %v", who, sum.FourOnes)
 			}
 		}
+	}
+	// A member who earned this month only in a branch they have since left is ranked
+	// where they earned it.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", erin), e.adminT, map[string]any{"branch_id": tr.b3}).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d/summary?period=%s", erin, P), e.tokenFor(erin)).want(200).decode(&sum)
+	if want := rankOf(m.board(P, map[int64]bool{tr.b2: true}, 0), erin, tr.b2); sum.BranchID != tr.b2 || sum.RankInBranch != want || sum.Total != 40 {
+		t.Fatalf("erin, moved away: %+v (want rank %d in branch %d)", sum, want, tr.b2)
 	}
 	var year struct {
 		Year   int
