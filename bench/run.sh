@@ -19,7 +19,7 @@ for db in sqlite mysql; do
   [ "$db" = mysql ] && eval "$(scripts/mariadb-up.sh)"
   for b in identity ledger aggregate; do
     [ "$what" = "$b" ] || [ "$what" = all ] || continue
-    # The 1,000,000-member set is about 2 GB; give InnoDB room for it, as a provincial
+    # The 1,000,000-member set takes 1.7 GB in InnoDB; give InnoDB room for it, as a provincial
     # server would have (the test instance starts with 512 MB).
     if [ "$b" = aggregate ] && [ "$db" = mysql ]; then
       mariadb --defaults-file="$MARIADB_CNF" -e "SET GLOBAL innodb_buffer_pool_size = 2147483648"
