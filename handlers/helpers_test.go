@@ -44,7 +44,7 @@ type fakeWechat struct {
 	calls atomic.Int64
 }
 
-func newFakeWechat(t *testing.T) *fakeWechat {
+func newFakeWechat(t testing.TB) *fakeWechat {
 	t.Helper()
 	fw := &fakeWechat{}
 	fw.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +83,7 @@ func newFakeWechat(t *testing.T) *fakeWechat {
 
 // testEnv is the real router over a real database with a fake WeChat.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	db     *app.DB
 	cfg    app.Config
 	svc    *app.Services
@@ -102,7 +102,7 @@ var (
 	docErr  error
 )
 
-func openapiRouter(t *testing.T) routers.Router {
+func openapiRouter(t testing.TB) routers.Router {
 	t.Helper()
 	docOnce.Do(func() {
 		doc, docErr = openapi3.NewLoader().LoadFromData(handlers.OpenAPI())
@@ -121,7 +121,7 @@ func openapiRouter(t *testing.T) routers.Router {
 }
 
 // newEnv starts a fresh service. env overrides configuration variables.
-func newEnv(t *testing.T, env map[string]string) *testEnv {
+func newEnv(t testing.TB, env map[string]string) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, wx: newFakeWechat(t), logs: &apptest.Buffer{}, router: openapiRouter(t)}
 	vars := map[string]string{
@@ -193,7 +193,7 @@ type request struct {
 }
 
 type result struct {
-	t      *testing.T
+	t      testing.TB
 	Status int
 	Header http.Header
 	Body   []byte

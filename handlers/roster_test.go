@@ -51,7 +51,7 @@ func TestMembersCannotCallAdminEndpoints(t *testing.T) {
 	e.get(fmt.Sprintf("/api/v1/members/%d", tr.sec), tr.aliceT).want(404)
 }
 
-func mustMultipart(t *testing.T, name string, data []byte) [2]string {
+func mustMultipart(t testing.TB, name string, data []byte) [2]string {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
