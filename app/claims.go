@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,13 +18,39 @@ import (
 
 // Claims are members' requests for points and secretaries' decisions on them.
 type Claims struct {
-	db  *DB
-	loc *time.Location
-	now func() time.Time
+	db       *DB
+	loc      *time.Location
+	now      func() time.Time
+	byMember *Limiter // submissions; nil: unlimited
+	byIP     *Limiter
 }
 
-// NewClaims returns the claim use cases; months begin in loc.
+// NewClaims returns the claim use cases; months begin in loc. Submissions from outside
+// (SubmitFrom) are unlimited until Limit is called.
 func NewClaims(db *DB, loc *time.Location) *Claims { return &Claims{db: db, loc: loc, now: time.Now} }
+
+// Limit caps submissions per member and per client IP (see SubmitFrom).
+func (s *Claims) Limit(perMember, perIP RateLimit) *Claims {
+	s.byMember = NewLimiter(perMember.N, perMember.Per, perMember.N)
+	s.byIP = NewLimiter(perIP.N, perIP.Per, perIP.N)
+	return s
+}
+
+// SubmitFrom is Submit for a request from a client IP: it first takes one submission from
+// the member's and the IP's allowances. A retry with the same key counts too: a client
+// that retries in a tight loop is slowed like any other. Returns ERateLimited, or what
+// Submit returns.
+func (s *Claims) SubmitFrom(ctx context.Context, a *Actor, ip, key string, in ClaimInput) (models.Claim, bool, error) {
+	if s.byMember != nil {
+		if err := s.byMember.Allow(strconv.FormatInt(a.ID, 10)); err != nil {
+			return models.Claim{}, false, err
+		}
+		if err := s.byIP.Allow(ip); err != nil {
+			return models.Claim{}, false, err
+		}
+	}
+	return s.Submit(ctx, a, key, in)
+}
 
 // ClaimInput is what POST /claims takes.
 type ClaimInput struct {

@@ -49,7 +49,10 @@ type Config struct {
 	// Log-in attempts allowed per username and per client IP: N per Per.
 	LoginPerUser RateLimit
 	LoginPerIP   RateLimit
-	LogLevel     string
+	// Claim submissions allowed per member and per client IP.
+	ClaimPerMember RateLimit
+	ClaimPerIP     RateLimit
+	LogLevel       string
 }
 
 // DefaultWechatBaseURL is WeChat's API host; tests point LEDGER_WECHAT_BASE_URL at a fake.
@@ -133,6 +136,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.LoginPerUser, err = parseRate(get("LEDGER_LOGIN_LIMIT_USER", "5/1m")); err != nil {
 		return c, fmt.Errorf("config: LEDGER_LOGIN_LIMIT_USER: %w", err)
+	}
+	if c.ClaimPerMember, err = parseRate(get("LEDGER_CLAIM_LIMIT_MEMBER", "30/1m")); err != nil {
+		return c, fmt.Errorf("config: LEDGER_CLAIM_LIMIT_MEMBER: %w", err)
+	}
+	if c.ClaimPerIP, err = parseRate(get("LEDGER_CLAIM_LIMIT_IP", "600/1m")); err != nil {
+		return c, fmt.Errorf("config: LEDGER_CLAIM_LIMIT_IP: %w", err)
 	}
 	if c.LoginPerIP, err = parseRate(get("LEDGER_LOGIN_LIMIT_IP", "30/1m")); err != nil {
 		return c, fmt.Errorf("config: LEDGER_LOGIN_LIMIT_IP: %w", err)

@@ -51,6 +51,7 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		"falling stars":     {"LEDGER_STAR_THRESHOLDS": "60,50,180,240"},
 		"fractional stars":  {"LEDGER_STAR_THRESHOLDS": "60,120.25,180,240"},
 		"report of nothing": {"LEDGER_REPORT_MAX_ROWS": "0"},
+		"bad claim limit":   {"LEDGER_CLAIM_LIMIT_MEMBER": "lots"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars["LEDGER_DATA_DIR"] = dir

@@ -34,7 +34,7 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 		Ledger:     NewLedger(db, cfg.Location, cfg.PublicityDays),
 		Rules:      NewRules(db),
 		Audit:      NewAudit(db),
-		Claims:     NewClaims(db, cfg.Location),
+		Claims:     NewClaims(db, cfg.Location).Limit(cfg.ClaimPerMember, cfg.ClaimPerIP),
 		Uploads:    NewUploads(db, FSStore{Dir: cfg.DataDir}),
 		Posts:      NewPosts(db),
 		Activities: NewActivities(db, cfg.Location),

@@ -16,7 +16,7 @@ func (s *Server) submitClaim(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	claim, created, err := s.Claims.Submit(c.UserContext(), actor(c), c.Get("Idempotency-Key"), req)
+	claim, created, err := s.Claims.SubmitFrom(c.UserContext(), actor(c), clientIP(c), c.Get("Idempotency-Key"), req)
 	if err != nil {
 		return err
 	}

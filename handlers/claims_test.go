@@ -282,7 +282,8 @@ func TestIdempotentClaims(t *testing.T) {
 }
 
 func TestCapsHoldUnderConcurrentApprovals(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, map[string]string{"LEDGER_CLAIM_LIMIT_MEMBER": "100/1m"}) // 50 claims of one member
+
 	tr := e.seedTree()
 	photo := e.uploadID(tr.aliceT)
 	ids := make([]int64, 50)
@@ -343,5 +344,36 @@ func TestTwoSecretariesDecideOneClaim(t *testing.T) {
 		if (cur.Status == "approved") != (entries == 1) || entries > 1 {
 			t.Fatalf("round %d: claim %s with %d entries", round, cur.Status, entries)
 		}
+	}
+}
+
+func TestClaimSubmissionsAreRateLimited(t *testing.T) {
+	e := newEnv(t, map[string]string{"LEDGER_CLAIM_LIMIT_MEMBER": "3/1m", "LEDGER_CLAIM_LIMIT_IP": "5/1m"})
+	tr := e.seedTree()
+	body := func(i int) map[string]any {
+		return map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 0.5, "note": fmt.Sprint(i), "evidence_ids": []int64{e.uploadID(tr.aliceT)}}
+	}
+	// Per member: the fourth submission in a minute waits, retries of it too.
+	for i := 0; i < 3; i++ {
+		e.claim(tr.aliceT, fmt.Sprintf("k%d", i), body(i)).want(201)
+	}
+	r := e.claim(tr.aliceT, "k3", body(3)).want(429)
+	if r.Header.Get("Retry-After") == "" || r.errCode() != "rate_limited" {
+		t.Fatalf("429 without Retry-After or code: %v %s", r.Header, r.Body)
+	}
+	e.claim(tr.aliceT, "k0", body(0)).want(429) // a replay counts too
+	// Per client IP: two more members share the address (the refusals above took nothing
+	// from it); a spoofed X-Forwarded-For from an untrusted peer does not make them
+	// someone else.
+	for i, want := range []int{201, 201, 429} {
+		e.claim(tr.bobT, fmt.Sprintf("b%d", i), map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 0.5, "evidence_ids": []int64{e.uploadID(tr.bobT)}}).want(want)
+	}
+	raw, _ := jsonMarshal(map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 0.5, "evidence_ids": []int64{e.uploadID(tr.carT)}})
+	e.send(request{method: "POST", path: "/api/v1/claims", token: tr.carT, ctype: "application/json", body: raw,
+		header: map[string]string{"X-Forwarded-For": "198.51.100.9", "Idempotency-Key": "c0"}}).want(429)
+	var n int64
+	e.db.R.Model(&models.Claim{}).Count(&n)
+	if n != 5 {
+		t.Fatalf("%d claims were made, want 5", n)
 	}
 }
