@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite"
 
 	"partyledger/app"
@@ -64,21 +62,10 @@ func dataset(ctx context.Context, n, nb, nm, ne int) (*app.DB, map[string]string
 	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_LOG_LEVEL": "warn", "LEDGER_REPORT_MAX_ROWS": "1000000"}
 	var dsn string
 	if *driver == "mysql" {
-		cfg, err := mysql.ParseDSN(*mysqlDSN)
-		if err != nil || *mysqlDSN == "" {
-			return nil, nil, fmt.Errorf("-mysql (or LEDGER_TEST_MYSQL_DSN) is required")
-		}
-		admin, err := sql.Open("mysql", cfg.FormatDSN())
-		if err != nil {
+		var err error
+		if dsn, _, err = benchkit.MySQLDatabase(*mysqlDSN, name); err != nil { // kept for the next run
 			return nil, nil, err
 		}
-		if _, err := admin.Exec("CREATE DATABASE IF NOT EXISTS " + name + " CHARACTER SET utf8mb4"); err != nil {
-			return nil, nil, err
-		}
-		admin.Close()
-		cfg.DBName = name
-		cfg.ParseTime = true
-		dsn = cfg.FormatDSN()
 		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", dsn
 		env["LEDGER_DATA_DIR"] = filepath.Join(*keep, name+"-data")
 	} else {
@@ -277,22 +264,11 @@ func reportBench(ctx context.Context) error {
 	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_LOG_LEVEL": "warn", "LEDGER_DEMO": "1", "LEDGER_DATA_DIR": work}
 	dsn := filepath.Join(work, "ledger.db")
 	if *driver == "mysql" {
-		cfg, err := mysql.ParseDSN(*mysqlDSN)
-		if err != nil || *mysqlDSN == "" {
-			return fmt.Errorf("-mysql (or LEDGER_TEST_MYSQL_DSN) is required")
-		}
-		admin, err := sql.Open("mysql", cfg.FormatDSN())
-		if err != nil {
+		var drop func()
+		if dsn, drop, err = benchkit.MySQLDatabase(*mysqlDSN, fmt.Sprintf("report_bench_%d", time.Now().UnixNano())); err != nil {
 			return err
 		}
-		defer admin.Close()
-		name := fmt.Sprintf("report_bench_%d", time.Now().UnixNano())
-		if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
-			return err
-		}
-		defer admin.Exec("DROP DATABASE " + name)
-		cfg.DBName, cfg.ParseTime = name, true
-		dsn = cfg.FormatDSN()
+		defer drop()
 		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", dsn
 	}
 	srv, _, err := benchkit.Start(*serverBin, env, filepath.Join(work, "seed.log")) // seeds the demo

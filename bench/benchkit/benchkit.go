@@ -3,6 +3,7 @@
 package benchkit
 
 import (
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -153,4 +155,29 @@ func Load(conns, n int, limit time.Duration, job func(i int) (bool, string)) Res
 	wg.Wait()
 	res.Elapsed, res.OK, res.Failed = time.Since(t0), ok.Load(), failed.Load()
 	return res
+}
+
+// MySQLDatabase makes sure a database called name exists on the MySQL server of
+// serverDSN (a DSN without a database) and returns a DSN for it, and a function that
+// drops it.
+func MySQLDatabase(serverDSN, name string) (string, func(), error) {
+	cfg, err := mysql.ParseDSN(serverDSN)
+	if err != nil || serverDSN == "" {
+		return "", nil, fmt.Errorf("-mysql (or LEDGER_TEST_MYSQL_DSN) is required")
+	}
+	exec := func(q string) error {
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		_, err = admin.Exec(q)
+		return err
+	}
+	if err := exec("CREATE DATABASE IF NOT EXISTS " + name + " CHARACTER SET utf8mb4"); err != nil {
+		return "", nil, err
+	}
+	drop := func() { exec("DROP DATABASE " + name) }
+	cfg.DBName, cfg.ParseTime = name, true
+	return cfg.FormatDSN(), drop, nil
 }

@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite"
 
 	"partyledger/bench/benchkit"
@@ -124,23 +123,13 @@ func run() error {
 		"LEDGER_CLAIM_LIMIT_IP": "1000000/1m"}
 	var rawDB *sql.DB
 	if *driver == "mysql" {
-		cfg, err := mysql.ParseDSN(*mysqlDSN)
-		if err != nil || *mysqlDSN == "" {
-			return fmt.Errorf("-mysql (or LEDGER_TEST_MYSQL_DSN) is required")
-		}
-		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		dsn, drop, err := benchkit.MySQLDatabase(*mysqlDSN, fmt.Sprintf("ledger_bench_%d", time.Now().UnixNano()))
 		if err != nil {
 			return err
 		}
-		defer admin.Close()
-		name := fmt.Sprintf("ledger_bench_%d", time.Now().UnixNano())
-		if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
-			return err
-		}
-		defer admin.Exec("DROP DATABASE " + name)
-		cfg.DBName = name
-		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", cfg.FormatDSN()
-		if rawDB, err = sql.Open("mysql", cfg.FormatDSN()); err != nil {
+		defer drop()
+		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", dsn
+		if rawDB, err = sql.Open("mysql", dsn); err != nil {
 			return err
 		}
 	}
