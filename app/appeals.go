@@ -146,14 +146,11 @@ func (s *Appeals) decidable(ctx context.Context, tx *gorm.DB, a *Actor, id int64
 	if err != nil {
 		return ap, branch, nil, err
 	}
-	if !a.CanAny(branch.Path, models.RoleLeader, models.RoleAdmin) {
-		if ap.MemberID == a.ID {
-			return ap, branch, nil, models.Errorf(models.EForbidden, "nobody decides their own appeal")
-		}
-		return ap, branch, nil, errAppealNotFound
-	}
 	if ap.MemberID == a.ID {
 		return ap, branch, nil, models.Errorf(models.EForbidden, "nobody decides their own appeal")
+	}
+	if !a.CanAny(branch.Path, models.RoleLeader, models.RoleAdmin) {
+		return ap, branch, nil, errAppealNotFound
 	}
 	var claim *models.Claim
 	if ap.ClaimID != nil {

@@ -272,36 +272,26 @@ func (g *Aggregates) myPoints(ctx context.Context, s scope, a *Actor, per models
 		Scan(&rows).Error; err != nil {
 		return nil, dbError("leaderboard", err)
 	}
-	var mine []struct {
-		BranchID int64
-		Points   models.Points
-	}
+	var pts models.Points
+	found, home := false, false
 	for _, r := range rows {
 		in := models.PathContains(s.Org.Path, r.Path)
 		if s.Org.Kind == models.KindGroup {
 			in = r.BranchID == *s.Org.ParentID && a.GroupID != nil && *a.GroupID == s.Org.ID
 		}
-		if in {
-			mine = append(mine, struct {
-				BranchID int64
-				Points   models.Points
-			}{r.BranchID, r.Points})
+		switch {
+		case !in || home:
+		case r.BranchID == a.BranchID:
+			pts, found, home = r.Points, true, true
+		case !found || r.Points > pts:
+			pts, found = r.Points, true
 		}
 	}
-	sort.Slice(mine, func(i, j int) bool { return mine[i].Points > mine[j].Points })
-	var pts models.Points
-	switch {
-	case len(mine) > 0:
-		pts = mine[0].Points
-		for _, r := range mine {
-			if r.BranchID == a.BranchID {
-				pts = r.Points
-			}
+	if !found {
+		if a.Status != models.StatusActive || !insideOrg(a, s.Org) {
+			return nil, nil
 		}
-	case a.Status == models.StatusActive && insideOrg(a, s.Org):
 		pts = 0
-	default:
-		return nil, nil
 	}
 	return &pts, nil
 }
