@@ -109,14 +109,28 @@ func (s *Server) report(c *fiber.Ctx) error {
 	if org == nil {
 		return models.InvalidField("org_id", "is required")
 	}
+	// Reports are the heaviest reads there are: a few at a time, the rest asked to retry.
+	select {
+	case s.Reports <- struct{}{}:
+	default:
+		return &models.Error{Code: models.ERateLimited, Message: "other reports are being written, try again shortly", RetryAfter: 5}
+	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			<-s.Reports
+		}
+	}()
 	rep, err := s.Aggregates.PrepareReport(c.UserContext(), actor(c), *org, c.Query("period"), c.Query("format"), c.Query("sheet"))
 	if err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, app.ReportFormats[rep.Format])
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+rep.FileName()+`"`)
-	log := s.Log
+	log, slots := s.Log, s.Reports
+	streaming = true
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() { <-slots }()
 		ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
 		defer cancel()
 		if err := rep.WriteTo(ctx, w); err != nil {
@@ -129,3 +143,7 @@ func (s *Server) report(c *fiber.Ctx) error {
 
 // reportTimeout bounds the writing of one report.
 const reportTimeout = 2 * time.Minute
+
+// maxReports is how many reports the server writes at once; on two cores more would only
+// slow every one of them and the requests around them.
+const maxReports = 2

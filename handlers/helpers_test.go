@@ -92,8 +92,10 @@ type testEnv struct {
 	logs   *apptest.Buffer
 	router routers.Router
 	ready  atomic.Pointer[error]
-	rootID int64
-	adminT string // the bootstrap admin's access token
+	// reports are the server's report slots, which a test may fill.
+	reports chan struct{}
+	rootID  int64
+	adminT  string // the bootstrap admin's access token
 }
 
 var (
@@ -123,7 +125,7 @@ func openapiRouter(t testing.TB) routers.Router {
 // newEnv starts a fresh service. env overrides configuration variables.
 func newEnv(t testing.TB, env map[string]string) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, wx: newFakeWechat(t), logs: &apptest.Buffer{}, router: openapiRouter(t)}
+	e := &testEnv{t: t, wx: newFakeWechat(t), logs: &apptest.Buffer{}, router: openapiRouter(t), reports: make(chan struct{}, 2)}
 	vars := map[string]string{
 		"LEDGER_DATA_DIR":        t.TempDir(),
 		"LEDGER_JWT_SECRET":      "test-signing-key-0123456789abcdef0123456789",
@@ -149,7 +151,7 @@ func newEnv(t testing.TB, env map[string]string) *testEnv {
 	}
 	e.svc = app.NewServices(cfg, e.db, nil, log)
 	e.f = handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: log,
-		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies,
+		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies, Reports: e.reports,
 		Ready: func(ctx context.Context) error {
 			if p := e.ready.Load(); p != nil {
 				return *p

@@ -96,4 +96,18 @@ func TestMonthlyReport(t *testing.T) {
 		t.Fatalf("cap: %s", r.Body)
 	}
 	e.get(fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=csv", tr.b1, period), tr.leadT).want(200)
+
+	// Two reports at once at most: while both slots are taken the next is asked to retry,
+	// and a report that is written frees its slot (also one refused for its row count).
+	e.reports <- struct{}{}
+	e.reports <- struct{}{}
+	if r := e.get(url("csv"), tr.leadT).want(429); r.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After on a refused report")
+	}
+	<-e.reports
+	e.get(url("csv"), tr.leadT).want(422)
+	e.get(fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=xlsx", tr.b1, period), tr.leadT).want(200)
+	if n := len(e.reports); n != 1 {
+		t.Fatalf("%d report slots taken after the reports were written, want the 1 the test holds", n)
+	}
 }

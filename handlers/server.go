@@ -24,6 +24,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix       // peers whose X-Forwarded-For is believed
 	// Ready answers /readyz; nil means DB.Ping.
 	Ready func(context.Context) error
+	// Reports has a slot for each report that may be written at once; nil means two.
+	Reports chan struct{}
 }
 
 // Server holds the dependencies the handlers use.
@@ -43,6 +45,9 @@ const (
 func New(d Deps) *fiber.App {
 	if d.Ready == nil {
 		d.Ready = d.DB.Ping
+	}
+	if d.Reports == nil {
+		d.Reports = make(chan struct{}, maxReports)
 	}
 	s := &Server{Deps: d, metrics: newHTTPMetrics(d.Registry)}
 	f := fiber.New(fiber.Config{
