@@ -46,6 +46,9 @@ type Config struct {
 	// ReportMaxRows caps the member rows of one monthly report.
 	ReportMaxRows int
 	WechatTimeout time.Duration
+	// RequestTimeout bounds the database work of one request: past it the request gets
+	// 503 instead of waiting on a database that has stopped answering.
+	RequestTimeout time.Duration
 	// Log-in attempts allowed per username and per client IP: N per Per.
 	LoginPerUser RateLimit
 	LoginPerIP   RateLimit
@@ -106,6 +109,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"LEDGER_INVITE_TTL", 7 * 24 * time.Hour, &c.InviteTTL},
 		{"LEDGER_DB_WAIT", 30 * time.Second, &c.DBWait},
 		{"LEDGER_WECHAT_TIMEOUT", 5 * time.Second, &c.WechatTimeout},
+		{"LEDGER_REQUEST_TIMEOUT", 10 * time.Second, &c.RequestTimeout},
 	} {
 		*d.dst = d.def
 		if v := getenv(d.key); v != "" {

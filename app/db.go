@@ -174,7 +174,7 @@ func redactDSNError(err error) error {
 	return errors.New(msg)
 }
 
-// Ping checks that both pools reach the database.
+// Ping checks that both pools reach the database and, on SQLite, that it takes writes.
 func (d *DB) Ping(ctx context.Context) error {
 	if err := d.sqlW.PingContext(ctx); err != nil {
 		return err
@@ -183,6 +183,15 @@ func (d *DB) Ping(ctx context.Context) error {
 		if err := d.sqlR.PingContext(ctx); err != nil {
 			return err
 		}
+	}
+	if d.Driver == "sqlite" {
+		// The file is always there; what can stop is writing to it, when another process
+		// holds its write lock. Ready means the write lock can be had (BEGIN IMMEDIATE).
+		tx, err := d.sqlW.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		return tx.Rollback()
 	}
 	// A ping may be answered by a pooled connection without a round trip; ask the server.
 	var one int
@@ -248,7 +257,7 @@ func dbError(op string, err error) error {
 		return nil
 	case isDuplicate(err):
 		return &models.Error{Code: models.EConflict, Message: "it already exists", Err: fmt.Errorf("%s: %w", op, err)}
-	case isUnavailable(err):
+	case IsUnavailable(err):
 		return &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -278,9 +287,9 @@ func isDuplicate(err error) bool {
 // timeout 1205, MariaDB's record changed 1020).
 var unavailableMySQL = map[uint16]bool{1020: true, 1040: true, 1045: true, 1053: true, 1203: true, 1205: true, 1213: true, 1317: true, 1927: true, 3118: true, 4151: true}
 
-// isUnavailable reports whether err means the database cannot be reached right now
+// IsUnavailable reports whether err means the database cannot be reached right now
 // rather than that the statement was wrong.
-func isUnavailable(err error) bool {
+func IsUnavailable(err error) bool {
 	var netErr net.Error
 	var sqliteErr interface{ Code() int }
 	var myErr *mysql.MySQLError

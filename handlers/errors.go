@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"partyledger/app"
 	"partyledger/models"
 )
 
@@ -15,6 +16,7 @@ var statusOf = map[string]int{
 	models.EUnauthorized: fiber.StatusUnauthorized,
 	models.EForbidden:    fiber.StatusForbidden,
 	models.ENotFound:     fiber.StatusNotFound,
+	models.ETimeout:      fiber.StatusRequestTimeout,
 	models.EConflict:     fiber.StatusConflict,
 	models.ETooLarge:     fiber.StatusRequestEntityTooLarge,
 	models.EMediaType:    fiber.StatusUnsupportedMediaType,
@@ -38,7 +40,10 @@ func fromFiber(fe *fiber.Error) *models.Error {
 	case fiber.StatusRequestHeaderFieldsTooLarge:
 		return &models.Error{Code: models.EMalformed, Message: "the request headers are too large"}
 	case fiber.StatusRequestTimeout:
-		return models.Errorf(models.EMalformed, "the request took too long to arrive")
+		// 408, not 400: it is also the answer on a connection that never sent a request,
+		// and clients (browsers, Go's) read a 408 there as "closed", not as the answer
+		// to a request they are just sending.
+		return models.Errorf(models.ETimeout, "the request took too long to arrive")
 	case fiber.StatusUnsupportedMediaType:
 		return models.Errorf(models.EMediaType, "unsupported content type")
 	}
@@ -61,6 +66,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &me):
 	case errors.As(err, &fe):
 		me = fromFiber(fe)
+	case app.IsUnavailable(err):
+		// A database that stopped answering (the request's deadline passed, the
+		// connection broke) is "try again", wherever the error came from.
+		me = &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", RetryAfter: 2, Err: err}
 	}
 	ctx := c.UserContext()
 	status, ok := 0, false

@@ -1,19 +1,25 @@
 package handlers_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"partyledger/app"
 	"partyledger/handlers"
 	"partyledger/models"
 )
@@ -206,5 +212,37 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 	if string(e.get("/openapi.yaml", "").want(200).Body) != string(handlers.OpenAPI()) {
 		t.Fatal("/openapi.yaml does not serve the document")
+	}
+}
+
+// TestSlowRequestsGet408 reads from a real socket: a request that does not arrive within
+// the read timeout, or a connection that never sends one, gets 408 in the envelope (which
+// clients read as "the server closed this connection") and the connection is closed.
+func TestSlowRequestsGet408(t *testing.T) {
+	e := newEnv(t, nil)
+	f := handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: app.NewLogger(io.Discard, "error"),
+		Registry: prometheus.NewRegistry(), ReadTimeout: 300 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Listener(ln)
+	defer f.Shutdown()
+	for _, sent := range []string{"", "POST /api/v1/auth/password/login HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"user"} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(conn, sent)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("sent %q: %v", sent, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 408 || !strings.Contains(string(body), `"code":"timeout"`) || !resp.Close {
+			t.Fatalf("sent %q: %d close=%v %s", sent, resp.StatusCode, resp.Close, body)
+		}
+		conn.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -72,7 +73,9 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 	ip := s.clientIP(c)
 	c.Locals(keyClientIP, ip)
 	ctx := app.WithRequestID(c.UserContext(), rid)
-	c.SetUserContext(ctx)
+	work, cancel := context.WithTimeout(ctx, s.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(work)
 	s.metrics.inFlight.Inc()
 	defer func() {
 		if p := recover(); p != nil {

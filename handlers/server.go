@@ -24,6 +24,11 @@ type Deps struct {
 	TrustedProxies []netip.Prefix       // peers whose X-Forwarded-For is believed
 	// Ready answers /readyz; nil means DB.Ping.
 	Ready func(context.Context) error
+	// RequestTimeout bounds each request's context, so the database work of a request
+	// that a stopped database would hang ends in 503; zero means 10 s.
+	RequestTimeout time.Duration
+	// ReadTimeout is how long a request may take to arrive; zero means 15 s.
+	ReadTimeout time.Duration
 	// Reports has a slot for each report that may be written at once; nil means two.
 	Reports chan struct{}
 }
@@ -46,6 +51,12 @@ func New(d Deps) *fiber.App {
 	if d.Ready == nil {
 		d.Ready = d.DB.Ping
 	}
+	if d.RequestTimeout <= 0 {
+		d.RequestTimeout = 10 * time.Second
+	}
+	if d.ReadTimeout <= 0 {
+		d.ReadTimeout = readTimeout
+	}
 	if d.Reports == nil {
 		d.Reports = make(chan struct{}, maxReports)
 	}
@@ -55,7 +66,7 @@ func New(d Deps) *fiber.App {
 		Immutable:             true, // strings from the request outlive it safely
 		BodyLimit:             bodyLimit,
 		ReadBufferSize:        readBuffer,
-		ReadTimeout:           readTimeout,
+		ReadTimeout:           d.ReadTimeout,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler:          s.errorHandler,
@@ -66,6 +77,9 @@ func New(d Deps) *fiber.App {
 		// the handler's answer in the envelope.
 		DisablePreParseMultipartForm: true,
 	})
+	// During a shutdown every answer says Connection: close, so that clients open their
+	// next request elsewhere instead of sending it down a connection about to close.
+	f.Server().CloseOnShutdown = true
 	f.Use(s.observe)
 	s.routes(f)
 	return f

@@ -13,6 +13,7 @@ const (
 	EUnauthorized = "unauthorized"           // 401: no or invalid credentials
 	EForbidden    = "forbidden"              // 403: known caller, not allowed
 	ENotFound     = "not_found"              // 404: unknown, or outside the caller's scope
+	ETimeout      = "timeout"                // 408: the request did not arrive in time
 	EConflict     = "conflict"               // 409: the state does not allow it
 	ETooLarge     = "too_large"              // 413
 	EMediaType    = "unsupported_media_type" // 415

@@ -90,6 +90,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	f := handlers.New(handlers.Deps{
 		DB: db, Services: svc, Log: log,
 		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
