@@ -3,7 +3,8 @@
 # It installs Debian's mariadb-server when it is missing (there is no systemd here, so
 # mariadbd is started by hand), creates database "ledger" and user "ledger", and prints
 # the environment to use it. Usage: eval "$(scripts/mariadb-up.sh)"
-# Environment: MARIADB_DIR (default /tmp/ledger-mariadb), MARIADB_PORT (default 3307).
+# Environment: MARIADB_DIR (default /tmp/ledger-mariadb), MARIADB_PORT (default 3307),
+# MARIADB_BUFFER_POOL (default 512M).
 set -euo pipefail
 dir=${MARIADB_DIR:-/tmp/ledger-mariadb}
 port=${MARIADB_PORT:-3307}
@@ -29,7 +30,7 @@ user=root
 character-set-server=utf8mb4
 collation-server=utf8mb4_unicode_ci
 max_connections=500
-innodb_buffer_pool_size=512M
+innodb_buffer_pool_size=${MARIADB_BUFFER_POOL:-512M}
 innodb_flush_log_at_trx_commit=2
 skip-name-resolve
 [client]

@@ -77,10 +77,25 @@ func (s *Server) Stop() {
 	s.logf.Close()
 }
 
+// Signal sends sig to the server.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Wait waits for the server to exit and closes its log.
+func (s *Server) Wait() error {
+	err := s.cmd.Wait()
+	s.logf.Close()
+	return err
+}
+
 // PeakRSS is the process's high-water resident memory (VmHWM), in MiB.
-func (s *Server) PeakRSS() float64 {
+func (s *Server) PeakRSS() float64 { return s.status("VmHWM") }
+
+// RSS is the process's resident memory now (VmRSS), in MiB.
+func (s *Server) RSS() float64 { return s.status("VmRSS") }
+
+func (s *Server) status(field string) float64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(b)
 	if m == nil {
 		return 0
 	}
