@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/golang-jwt/jwt/v5"
+	_ "modernc.org/sqlite"
 )
 
 // Server is a running server process.
@@ -195,4 +197,29 @@ func MySQLDatabase(serverDSN, name string) (string, func(), error) {
 	drop := func() { exec("DROP DATABASE " + name) }
 	cfg.DBName, cfg.ParseTime = name, true
 	return cfg.FormatDSN(), drop, nil
+}
+
+// DemoEnv is the environment of a demo server (one month of demo activity, the per-IP
+// claim limit lifted: every simulated member sends from loopback) with its data under
+// dir, on driver; on MySQL in a fresh database named name, which drop removes. db is a
+// handle on the same database, opened with sqliteParams on SQLite.
+func DemoEnv(driver, mysqlDSN, dir, name, key, sqliteParams string) (env map[string]string, db *sql.DB, drop func(), err error) {
+	env = map[string]string{"LEDGER_JWT_SECRET": key, "LEDGER_DATA_DIR": filepath.Join(dir, "data"), "LEDGER_DEMO": "1",
+		"LEDGER_DEMO_MONTHS": "1", "LEDGER_CLAIM_LIMIT_IP": "1000000/1m"}
+	drop = func() {}
+	if driver == "mysql" {
+		var dsn string
+		if dsn, drop, err = MySQLDatabase(mysqlDSN, fmt.Sprintf("%s_%d", name, time.Now().UnixNano())); err != nil {
+			return nil, nil, nil, err
+		}
+		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", dsn
+		db, err = sql.Open("mysql", dsn)
+	} else {
+		db, err = sql.Open("sqlite", "file:"+filepath.Join(dir, "data", "ledger.db")+"?_pragma=busy_timeout(10000)"+sqliteParams)
+	}
+	if err != nil {
+		drop()
+		return nil, nil, nil, err
+	}
+	return env, db, drop, nil
 }

@@ -12,13 +12,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"mime/multipart"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -46,34 +43,6 @@ func main() {
 }
 
 func token(memberID int64) string { return benchkit.Token(jwtKey, memberID) }
-
-type client struct {
-	base string
-	http *http.Client
-}
-
-func (c client) do(method, path, tok string, body []byte, ctype string, hdr map[string]string) (int, []byte, error) {
-	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
-func (c client) json(method, path, tok string, v any, hdr map[string]string) (int, []byte, error) {
-	b, _ := json.Marshal(v)
-	return c.do(method, path, tok, b, "application/json", hdr)
-}
 
 type result = benchkit.Result
 
@@ -118,79 +87,23 @@ func run() error {
 	defer os.RemoveAll(work)
 	// One month of demo activity; the claims below are dated in the month before it, so
 	// no cap is already used up and every approval writes its entry.
-	// Every member submits from loopback: lift the per-IP submission limit.
-	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_DATA_DIR": filepath.Join(work, "data"), "LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1",
-		"LEDGER_CLAIM_LIMIT_IP": "1000000/1m"}
-	var rawDB *sql.DB
-	if *driver == "mysql" {
-		dsn, drop, err := benchkit.MySQLDatabase(*mysqlDSN, fmt.Sprintf("ledger_bench_%d", time.Now().UnixNano()))
-		if err != nil {
-			return err
-		}
-		defer drop()
-		env["LEDGER_DB_DRIVER"], env["LEDGER_DB_DSN"] = "mysql", dsn
-		if rawDB, err = sql.Open("mysql", dsn); err != nil {
-			return err
-		}
+	env, rawDB, drop, err := benchkit.DemoEnv(*driver, *mysqlDSN, work, "ledger_bench", jwtKey, "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return err
 	}
+	defer drop()
+	defer rawDB.Close()
 	srv, _, err := benchkit.Start(*serverBin, env, filepath.Join(work, "server.log"))
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
-	if rawDB == nil {
-		if rawDB, err = sql.Open("sqlite", "file:"+filepath.Join(work, "data", "ledger.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"); err != nil {
-			return err
-		}
+	c := benchkit.NewClient(srv.Addr, *conns)
+	demo, err := benchkit.LoadDemo(c, jwtKey)
+	if err != nil {
+		return err
 	}
-	defer rawDB.Close()
-	c := client{base: "http://" + srv.Addr, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}}}
-
-	// The demo roster: member D%05d is member k = n-1, in branch k % 130, whose secretary is member k % 130.
-	var ids []int64
-	noOf := map[int64]int{}
-	admin := token(140) // D00140 is the demo admin
-	cursor := ""
-	for {
-		_, body, err := c.do("GET", "/api/v1/members?limit=100&cursor="+cursor, admin, nil, "", nil)
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Items []struct {
-				ID       int64  `json:"id"`
-				MemberNo string `json:"member_no"`
-			} `json:"items"`
-			NextCursor *string `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return fmt.Errorf("members: %s", body)
-		}
-		for _, m := range page.Items {
-			if n, err := strconv.Atoi(m.MemberNo[1:]); err == nil && m.MemberNo[0] == 'D' {
-				ids = append(ids, m.ID)
-				noOf[m.ID] = n
-			}
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		cursor = *page.NextCursor
-	}
-	if len(ids) != 3000 {
-		return fmt.Errorf("the demo has %d members, want 3000", len(ids))
-	}
-	idOf := map[int]int64{}
-	for id, n := range noOf {
-		idOf[n] = id
-	}
-	secretaryOf := func(id int64) int64 { return idOf[(noOf[id]-1)%130+1] }
-	var claimants []int64 // members who are not branch secretaries
-	for _, id := range ids {
-		if noOf[id] > 130 {
-			claimants = append(claimants, id)
-		}
-	}
+	ids, claimants, secretaryOf, admin := demo.IDs, demo.Claimants, demo.SecretaryOf, token(demo.Admin)
 
 	// Evidence: one photo per claimant.
 	photo := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 2048)...)
@@ -201,7 +114,7 @@ func run() error {
 		fw, _ := w.CreateFormFile("file", "p.png")
 		fw.Write(photo)
 		w.Close()
-		st, body, err := c.do("POST", "/api/v1/uploads", token(claimants[i]), buf.Bytes(), w.FormDataContentType(), nil)
+		st, body, err := c.Do("POST", "/api/v1/uploads", token(claimants[i]), buf.Bytes(), w.FormDataContentType(), nil)
 		if err != nil || st != 201 {
 			return false, fmt.Sprintf("%d %s %v", st, body, err)
 		}
@@ -226,7 +139,7 @@ func run() error {
 		if rule == "volunteer.hours" {
 			body["quantity"] = 2.5
 		}
-		st, resp, err := c.json("POST", "/api/v1/claims", token(claimants[k]), body, map[string]string{"Idempotency-Key": fmt.Sprintf("bench-%d", i)})
+		st, resp, err := c.JSON("POST", "/api/v1/claims", token(claimants[k]), body, map[string]string{"Idempotency-Key": fmt.Sprintf("bench-%d", i)})
 		if err != nil || st != 201 {
 			return false, fmt.Sprintf("%d %s %v", st, resp, err)
 		}
@@ -240,7 +153,7 @@ func run() error {
 	sort.Slice(pending, func(i, j int) bool { return pending[i][0] < pending[j][0] })
 
 	approve := load(len(pending), *duration, func(i int) (bool, string) {
-		st, resp, err := c.do("POST", fmt.Sprintf("/api/v1/claims/%d/approve", pending[i][0]), token(secretaryOf(pending[i][1])), nil, "", nil)
+		st, resp, err := c.Do("POST", fmt.Sprintf("/api/v1/claims/%d/approve", pending[i][0]), token(secretaryOf(pending[i][1])), nil, "", nil)
 		if err != nil || st != 200 {
 			return false, fmt.Sprintf("%d %s %v", st, resp, err)
 		}
@@ -249,7 +162,7 @@ func run() error {
 
 	// Check-in burst: a committee-wide meeting, all 3,000 members at once (the demo month
 	// has at most two meetings a member, so the cap of four has room).
-	st, body, err := c.json("POST", "/api/v1/activities", admin, map[string]any{"org_id": 1, "title": "全体党员大会", "rule_code": "meeting.attend",
+	st, body, err := c.JSON("POST", "/api/v1/activities", admin, map[string]any{"org_id": demo.Committee, "title": "全体党员大会", "rule_code": "meeting.attend",
 		"starts_at": time.Now().Add(-time.Minute).Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
 	if err != nil || st != 201 {
 		return fmt.Errorf("activity: %d %s %v", st, body, err)
@@ -260,7 +173,7 @@ func run() error {
 	}
 	json.Unmarshal(body, &act)
 	burst := load(len(ids), 60*time.Second, func(i int) (bool, string) {
-		st, resp, err := c.json("POST", fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token(ids[i]), map[string]any{"code": act.Code}, nil)
+		st, resp, err := c.JSON("POST", fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token(ids[i]), map[string]any{"code": act.Code}, nil)
 		if err != nil || st != 201 {
 			return false, fmt.Sprintf("%d %s %v", st, resp, err)
 		}
