@@ -53,9 +53,12 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
+	// No PrepareStmt: GORM's statement cache deadlocks when every connection of a pool is
+	// in a transaction waiting for a statement that a caller outside one is preparing and
+	// needs a connection for (go-gorm/gorm#7465, #7350). With SQLite's one writer that is
+	// two concurrent writes on a cold cache; the fault tests met it after a restart.
 	cfg := &gorm.Config{
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
 		TranslateError:         true,
 		Logger:                 logger.Discard,
 		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
@@ -128,6 +131,10 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	}
 	mcfg.ParseTime = true
 	mcfg.Loc = time.UTC
+	// Without prepared statements, arguments are put into the statement by the driver
+	// (escaped for the utf8mb4 connection): one round trip per statement instead of a
+	// prepare, an execute and a close.
+	mcfg.InterpolateParams = true
 	if err := mcfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
 		return nil, fmt.Errorf("open db: %w", err)
 	}
