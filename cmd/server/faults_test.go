@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,11 +102,20 @@ func startFault(t *testing.T, env map[string]string) (*benchkit.Server, *benchki
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		srv.Signal(syscall.SIGKILL)
+		// SIGTERM first, so that the log is flushed; SIGKILL if it does not stop.
+		srv.Signal(syscall.SIGTERM)
+		kill := time.AfterFunc(10*time.Second, func() { srv.Signal(syscall.SIGKILL) })
 		srv.Wait()
+		kill.Stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			t.Logf("server log (last 3000 bytes):\n%s", b[max(0, len(b)-3000):])
+			var problems []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) || regexp.MustCompile(`"ms":[0-9]{4,}`).MatchString(l) {
+					problems = append(problems, l)
+				}
+			}
+			t.Logf("server log: %d warnings, errors and requests slower than 1 s, the first:\n%s", len(problems), strings.Join(problems[:min(len(problems), 10)], "\n"))
 		}
 	})
 	c := benchkit.NewClient(srv.Addr, 32)
