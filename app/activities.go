@@ -77,6 +77,9 @@ func (s *Activities) Create(ctx context.Context, a *Actor, in ActivityInput) (mo
 	var act models.Activity
 	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		rule, err := currentRule(tx, in.RuleCode)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
 		if err != nil || rule.How != models.HowCheckin || !rule.Active {
 			fields["rule_code"] = "must be a check-in rule (activity.day, meeting.attend)"
 		}
@@ -84,8 +87,8 @@ func (s *Activities) Create(ctx context.Context, a *Actor, in ActivityInput) (mo
 			return models.Invalid(fields)
 		}
 		o, err := getOrg(ctx, tx, in.OrgID)
-		if err != nil || !a.Can(models.RoleSecretary, o.Path) {
-			return errOrgNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, o.Path), errOrgNotFound); err != nil {
+			return err
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		act = models.Activity{OrgID: o.ID, Title: strings.TrimSpace(in.Title), RuleCode: rule.Code, StartsAt: starts.UTC().Truncate(time.Microsecond),
@@ -122,8 +125,9 @@ func (s *Activities) RotateCode(ctx context.Context, a *Actor, id int64) (models
 	var act activityScope
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		if act, err = s.load(ctx, tx, id); err != nil || !a.Can(models.RoleSecretary, act.OrgPath) {
-			return errActivityNotFound
+		act, err = s.load(ctx, tx, id)
+		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, act.OrgPath), errActivityNotFound); err != nil {
+			return err
 		}
 		act.CheckinCode = newCheckinCode()
 		if err := tx.Model(&models.Activity{}).Where("id = ?", id).Update("checkin_code", act.CheckinCode).Error; err != nil {
@@ -193,8 +197,8 @@ func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in Checkin
 		return CheckinResult{}, err
 	}
 	act, err := s.load(ctx, s.db.R, id)
-	if err != nil || !models.PathContains(act.OrgPath, a.BranchPath) {
-		return CheckinResult{}, errActivityNotFound
+	if err := hidden(err, err == nil && models.PathContains(act.OrgPath, a.BranchPath), errActivityNotFound); err != nil {
+		return CheckinResult{}, err
 	}
 	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(strings.TrimSpace(in.Code))), []byte(act.CheckinCode)) != 1 {
 		return CheckinResult{}, models.InvalidField("code", "is not this activity's current check-in code")
@@ -268,8 +272,8 @@ type AttendanceRow struct {
 // Returns ENotFound.
 func (s *Activities) Attendance(ctx context.Context, a *Actor, id int64, p Page) (List[AttendanceRow], error) {
 	act, err := s.load(ctx, s.db.R, id)
-	if err != nil || !a.CanAny(act.OrgPath, models.RoleSecretary, models.RoleLeader) {
-		return List[AttendanceRow]{}, errActivityNotFound
+	if err := hidden(err, err == nil && a.CanAny(act.OrgPath, models.RoleSecretary, models.RoleLeader), errActivityNotFound); err != nil {
+		return List[AttendanceRow]{}, err
 	}
 	var rows []AttendanceRow
 	err = s.db.R.WithContext(ctx).Table("checkins").Select("checkins.*, members.member_no, members.name").

@@ -52,8 +52,8 @@ func (s *Appeals) File(ctx context.Context, a *Actor, in AppealInput) (models.Ap
 		path := a.BranchPath
 		if in.ClaimID != nil {
 			c, err := loadClaim(ctx, tx, *in.ClaimID)
-			if err != nil || c.MemberID != a.ID {
-				return models.Errorf(models.ENotFound, "no such claim")
+			if err := hidden(err, err == nil && c.MemberID == a.ID, errClaimNotFound); err != nil {
+				return err
 			}
 			if c.Period != per {
 				return models.InvalidField("claim_id", "is a claim of "+string(c.Period)+", not of "+string(per))

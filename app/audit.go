@@ -50,8 +50,8 @@ func (s *Audit) List(ctx context.Context, a *Actor, orgID int64, since *time.Tim
 		return List[models.AuditRecord]{}, models.Errorf(models.EForbidden, "only admins read the audit log")
 	}
 	o, err := getOrg(ctx, s.db.R, orgID)
-	if err != nil || !a.Can(models.RoleAdmin, o.Path) {
-		return List[models.AuditRecord]{}, errOrgNotFound
+	if err := hidden(err, err == nil && a.Can(models.RoleAdmin, o.Path), errOrgNotFound); err != nil {
+		return List[models.AuditRecord]{}, err
 	}
 	cond, args := subtree("orgs.path", o.Path)
 	q := s.db.R.WithContext(ctx).Table("audit_log").Select("audit_log.*").Joins("JOIN orgs ON orgs.id = audit_log.org_id").

@@ -154,6 +154,9 @@ FROM rules r WHERE r.code = ? ORDER BY r.version DESC LIMIT 1`, append([]int64{0
 		} else if day != "" {
 			var as models.PostAssignment
 			err := s.db.R.WithContext(ctx).Where("id = ? AND member_id = ?", *in.AssignmentID, a.ID).Take(&as).Error
+			if err != nil && !isNotFound(err) {
+				return models.Claim{}, false, dbError("get assignment", err)
+			}
 			if err != nil || day < as.StartsOn || day > as.EndsOn {
 				fields["assignment_id"] = "must be your assignment, active on occurred_on"
 			}
@@ -328,8 +331,8 @@ func (s *Claims) List(ctx context.Context, a *Actor, f ClaimFilter, p Page) (Lis
 	member := a.ID
 	if f.MemberID != nil && *f.MemberID != a.ID {
 		m, err := loadMember(ctx, s.db.R, *f.MemberID)
-		if err != nil || !a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader) {
-			return List[models.Claim]{}, errMemberNotFound
+		if err := hidden(err, err == nil && a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader), errMemberNotFound); err != nil {
+			return List[models.Claim]{}, err
 		}
 		member = m.ID
 	}
@@ -377,8 +380,8 @@ func (s *Claims) Withdraw(ctx context.Context, a *Actor, id int64) (models.Claim
 	var c models.Claim
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cur, err := loadClaim(ctx, tx, id)
-		if err != nil || cur.MemberID != a.ID {
-			return errClaimNotFound
+		if err := hidden(err, err == nil && cur.MemberID == a.ID, errClaimNotFound); err != nil {
+			return err
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		res := tx.Model(&models.Claim{}).Where("id = ? AND status = ?", id, models.ClaimPending).
@@ -410,8 +413,8 @@ type Decision struct {
 // never on their own claim. Returns ENotFound, EForbidden or EConflict (not pending).
 func (s *Claims) decidable(ctx context.Context, tx *gorm.DB, a *Actor, id int64) (claimScope, error) {
 	c, err := loadClaim(ctx, tx, id)
-	if err != nil || (!a.Can(models.RoleSecretary, c.BranchPath) && c.MemberID != a.ID) {
-		return c, errClaimNotFound
+	if err := hidden(err, err == nil && (a.Can(models.RoleSecretary, c.BranchPath) || c.MemberID == a.ID), errClaimNotFound); err != nil {
+		return c, err
 	}
 	if c.MemberID == a.ID {
 		return c, models.Errorf(models.EForbidden, "nobody decides their own claim")

@@ -270,6 +270,26 @@ func dbError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// isNotFound reports whether err says the row is not there.
+func isNotFound(err error) bool {
+	var me *models.Error
+	return errors.Is(err, gorm.ErrRecordNotFound) || (errors.As(err, &me) && me.Code == models.ENotFound)
+}
+
+// hidden answers a lookup the actor may or may not see: notFound when the row is not
+// there or when it is but the actor may not see it (so that existence does not leak),
+// nil when visible, and any other error as it is (a database that stopped answering
+// is 503, not "no such thing").
+func hidden(err error, visible bool, notFound error) error {
+	switch {
+	case err != nil && !isNotFound(err):
+		return err
+	case err != nil || !visible:
+		return notFound
+	}
+	return nil
+}
+
 // isDuplicate reports whether err is a unique-key violation. GORM translates MySQL's
 // error; its SQLite dialector knows only the cgo driver's error type, so modernc's
 // extended result codes are checked here.

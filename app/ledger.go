@@ -316,8 +316,8 @@ func (l *Ledger) Manual(ctx context.Context, a *Actor, in ManualInput) (models.E
 	var e models.Entry
 	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
 		m, err := loadMember(ctx, tx, in.MemberID)
-		if err != nil || !a.Can(models.RoleSecretary, m.BranchPath) {
-			return errMemberNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, m.BranchPath), errMemberNotFound); err != nil {
+			return err
 		}
 		rule, err := currentRule(tx, in.RuleCode)
 		if err != nil {
@@ -359,8 +359,8 @@ func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string)
 			return dbError("reverse", err)
 		}
 		branch, err := getOrg(ctx, tx, orig.BranchID)
-		if err != nil || !a.Can(models.RoleSecretary, branch.Path) {
-			return models.Errorf(models.ENotFound, "no such entry")
+		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, branch.Path), models.Errorf(models.ENotFound, "no such entry")); err != nil {
+			return err
 		}
 		if orig.MemberID == a.ID {
 			return models.Errorf(models.EForbidden, "nobody corrects their own points")
@@ -395,8 +395,8 @@ func (l *Ledger) Reverse(ctx context.Context, a *Actor, id int64, reason string)
 // Returns EInvalid or ENotFound.
 func (l *Ledger) Entries(ctx context.Context, a *Actor, memberID int64, period string, p Page) (List[models.Entry], error) {
 	m, err := loadMember(ctx, l.db.R, memberID)
-	if err != nil || (m.ID != a.ID && !a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader)) {
-		return List[models.Entry]{}, errMemberNotFound
+	if err := hidden(err, err == nil && (m.ID == a.ID || a.CanAny(m.BranchPath, models.RoleSecretary, models.RoleLeader)), errMemberNotFound); err != nil {
+		return List[models.Entry]{}, err
 	}
 	q := l.db.R.WithContext(ctx).Where("member_id = ?", memberID)
 	if period != "" {
@@ -429,8 +429,8 @@ func (l *Ledger) ClosePeriod(ctx context.Context, a *Actor, period string, orgID
 	var cp models.ClosedPeriod
 	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
 		o, err := getOrg(ctx, tx, orgID)
-		if err != nil || !a.Can(models.RoleAdmin, o.Path) {
-			return errOrgNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, o.Path), errOrgNotFound); err != nil {
+			return err
 		}
 		var open int64
 		if err := tx.Model(&models.ClosedPeriod{}).Where("org_id = ? AND period = ? AND reopened_at IS NULL", orgID, per).Count(&open).Error; err != nil {
@@ -463,8 +463,8 @@ func (l *Ledger) ReopenPeriod(ctx context.Context, a *Actor, period string, orgI
 	var cp models.ClosedPeriod
 	err = l.db.writeTx(ctx, func(tx *gorm.DB) error {
 		o, err := getOrg(ctx, tx, orgID)
-		if err != nil || !a.Can(models.RoleAdmin, o.Path) {
-			return errOrgNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, o.Path), errOrgNotFound); err != nil {
+			return err
 		}
 		if err := tx.Where("org_id = ? AND period = ? AND reopened_at IS NULL", orgID, per).Take(&cp).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {

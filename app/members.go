@@ -53,6 +53,9 @@ type MemberInput struct {
 // set) one of its groups. Returns EInvalid.
 func placeMember(ctx context.Context, tx *gorm.DB, a *Actor, branchID int64, groupID *int64) (models.Org, error) {
 	branch, err := getOrg(ctx, tx, branchID)
+	if err != nil && !isNotFound(err) {
+		return branch, err
+	}
 	if err != nil || !a.Can(models.RoleAdmin, branch.Path) {
 		return branch, models.InvalidField("branch_id", "no such branch in your scope")
 	}
@@ -61,6 +64,9 @@ func placeMember(ctx context.Context, tx *gorm.DB, a *Actor, branchID int64, gro
 	}
 	if groupID != nil {
 		g, err := getOrg(ctx, tx, *groupID)
+		if err != nil && !isNotFound(err) {
+			return branch, err
+		}
 		if err != nil || g.Kind != models.KindGroup || g.ParentID == nil || *g.ParentID != branch.ID {
 			return branch, models.InvalidField("group_id", "must be a group (党小组) of that branch")
 		}
@@ -127,8 +133,8 @@ func (s *Members) List(ctx context.Context, a *Actor, f MemberFilter, p Page) (L
 		Joins("JOIN orgs ON orgs.id = members.branch_id").Where(scopeClause("orgs.path", scopes)).Where("members.id > ?", p.After)
 	if f.OrgID != nil {
 		o, err := getOrg(ctx, s.db.R, *f.OrgID)
-		if err != nil || !a.CanAny(o.Path, staffRoles...) {
-			return List[models.Member]{}, errOrgNotFound
+		if err := hidden(err, err == nil && a.CanAny(o.Path, staffRoles...), errOrgNotFound); err != nil {
+			return List[models.Member]{}, err
 		}
 		cond, args := subtree("orgs.path", o.Path)
 		q = q.Where(cond, args...)
@@ -173,8 +179,8 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 	var after models.Member
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cur, err := loadMember(ctx, tx, id)
-		if err != nil || !a.Can(models.RoleAdmin, cur.BranchPath) {
-			return errMemberNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, cur.BranchPath), errMemberNotFound); err != nil {
+			return err
 		}
 		before := cur.Member
 		after = cur.Member
@@ -278,8 +284,8 @@ func (s *Members) Invite(ctx context.Context, a *Actor, id int64) (Invite, error
 	var inv Invite
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		m, err := loadMember(ctx, tx, id)
-		if err != nil || !a.CanAny(m.BranchPath, models.RoleAdmin, models.RoleSecretary) {
-			return errMemberNotFound
+		if err := hidden(err, err == nil && a.CanAny(m.BranchPath, models.RoleAdmin, models.RoleSecretary), errMemberNotFound); err != nil {
+			return err
 		}
 		if m.Status != models.StatusActive {
 			return models.Errorf(models.EConflict, "this member is disabled")
@@ -360,8 +366,8 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 	var out []Grant
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		m, err := loadMember(ctx, tx, id)
-		if err != nil || !a.CanAny(m.BranchPath, staffRoles...) {
-			return errMemberNotFound
+		if err := hidden(err, err == nil && a.CanAny(m.BranchPath, staffRoles...), errMemberNotFound); err != nil {
+			return err
 		}
 		before, err := s.roles(ctx, tx, id)
 		if err != nil {
@@ -386,6 +392,9 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 			seen[r] = true
 			o, err := getOrg(ctx, tx, r.OrgID)
 			field := "[" + itoa(i) + "].org_id"
+			if err != nil && !isNotFound(err) {
+				return err
+			}
 			if err != nil || !a.Can(models.RoleAdmin, o.Path) {
 				return models.InvalidField(field, "no such org in your scope")
 			}

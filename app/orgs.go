@@ -73,8 +73,8 @@ func (s *Orgs) Create(ctx context.Context, a *Actor, in OrgInput) (models.Org, e
 	var org models.Org
 	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		parent, err := getOrg(ctx, tx, *in.ParentID)
-		if err != nil || !a.Can(models.RoleAdmin, parent.Path) {
-			return errOrgNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, parent.Path), errOrgNotFound); err != nil {
+			return err
 		}
 		if !in.Kind.CanBeChildOf(parent.Kind) {
 			return models.InvalidField("kind", "a "+string(in.Kind)+" cannot sit under a "+string(parent.Kind))
@@ -185,8 +185,8 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 	var org models.Org
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		before, err := getOrg(ctx, tx, id)
-		if err != nil || !a.Can(models.RoleAdmin, before.Path) {
-			return errOrgNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, before.Path), errOrgNotFound); err != nil {
+			return err
 		}
 		org = before
 		now := time.Now().UTC().Truncate(time.Microsecond)
@@ -202,6 +202,9 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 				return models.InvalidField("parent_id", "the root committee cannot move")
 			}
 			parent, err := getOrg(ctx, tx, *p.ParentID)
+			if err != nil && !isNotFound(err) {
+				return err
+			}
 			if err != nil || !a.Can(models.RoleAdmin, parent.Path) {
 				return models.InvalidField("parent_id", "no such org in your scope")
 			}

@@ -33,8 +33,8 @@ func (s *Posts) Create(ctx context.Context, a *Actor, in PostInput) (models.Post
 	var p models.Post
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		b, err := getOrg(ctx, tx, in.BranchID)
-		if err != nil || !a.Can(models.RoleSecretary, b.Path) {
-			return errOrgNotFound
+		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, b.Path), errOrgNotFound); err != nil {
+			return err
 		}
 		if b.Kind != models.KindBranch {
 			return models.InvalidField("branch_id", "must be a branch")
@@ -131,8 +131,8 @@ func (s *Posts) Assign(ctx context.Context, a *Actor, postID int64, in Assignmen
 			return dbError("assign", err)
 		}
 		b, err := getOrg(ctx, tx, p.BranchID)
-		if err != nil || !a.Can(models.RoleSecretary, b.Path) {
-			return models.Errorf(models.ENotFound, "no such post")
+		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, b.Path), models.Errorf(models.ENotFound, "no such post")); err != nil {
+			return err
 		}
 		var m models.Member
 		if err := tx.Take(&m, in.MemberID).Error; err != nil || m.BranchID != p.BranchID || m.Status != models.StatusActive {

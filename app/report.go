@@ -63,8 +63,8 @@ func (g *Aggregates) PrepareReport(ctx context.Context, a *Actor, orgID int64, p
 		return nil, models.InvalidField("sheet", "must be members or branches")
 	}
 	o, err := g.org(ctx, a, orgID)
-	if err != nil || !a.CanAny(o.Path, models.RoleLeader, models.RoleAdmin) {
-		return nil, errOrgNotFound
+	if err := hidden(err, err == nil && a.CanAny(o.Path, models.RoleLeader, models.RoleAdmin), errOrgNotFound); err != nil {
+		return nil, err
 	}
 	r := &Report{g: g, org: o, scope: scopeOf(o), period: per, Format: format, Sheet: sheet}
 	// The rows are the scope's member_months rows plus its active members with none;

@@ -41,8 +41,8 @@ func summaryMember(ctx context.Context, db *gorm.DB, a *Actor, id int64) (member
 			BranchPath: a.BranchPath}, nil
 	}
 	m, err := loadMember(ctx, db, id)
-	if err != nil || (m.ID != a.ID && !a.CanAny(m.BranchPath, staffRoles...)) {
-		return memberRow{}, errMemberNotFound
+	if err := hidden(err, err == nil && (m.ID == a.ID || a.CanAny(m.BranchPath, staffRoles...)), errMemberNotFound); err != nil {
+		return memberRow{}, err
 	}
 	return m, nil
 }
@@ -327,8 +327,8 @@ func (g *Aggregates) BranchMonth(ctx context.Context, a *Actor, branchID int64, 
 	db := g.db.R.WithContext(ctx)
 	o, err := getOrg(ctx, db, branchID)
 	staff := err == nil && a.CanAny(o.Path, staffRoles...)
-	if err != nil || o.Kind != models.KindBranch || (a.BranchID != o.ID && !staff) {
-		return BranchSummary{}, models.Errorf(models.ENotFound, "no such branch")
+	if err := hidden(err, err == nil && o.Kind == models.KindBranch && (a.BranchID == o.ID || staff), models.Errorf(models.ENotFound, "no such branch")); err != nil {
+		return BranchSummary{}, err
 	}
 	rows, err := g.branchRows(ctx, per, "(SELECT o2.id FROM orgs o2 WHERE o2.parent_id = ? AND o2.kind = 'branch')", *o.ParentID)
 	if err != nil {
