@@ -323,8 +323,8 @@ func (m *Mix) Prepare() error {
 		branches[m.Demo.BranchOf(id)] = m.Demo.SecretaryOf(id)
 	}
 	for b, sec := range branches {
-		if _, msg := m.openActivity(b, sec); msg != "" {
-			return fmt.Errorf("open activity: %s", msg)
+		if _, f := m.openActivity(b, sec); f != nil {
+			return fmt.Errorf("open activity: %s", f)
 		}
 	}
 	return nil
@@ -346,9 +346,9 @@ func (m *Mix) rng() *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(m.seq.Add(1))))
 }
 
-// Op runs one operation and says which, and, when it failed, why ("" when it did not).
+// Op runs one operation and says which, and, when it failed, why (nil when it did not).
 // hdr is sent with the request (an X-Request-ID, say).
-func (m *Mix) Op(hdr map[string]string) (name, failure string) {
+func (m *Mix) Op(hdr map[string]string) (name string, failure *Failure) {
 	r := m.rng()
 	defer m.rngs.Put(r)
 	x := r.IntN(m.cum[len(m.cum)-1])
@@ -377,30 +377,48 @@ func (m *Mix) Op(hdr map[string]string) (name, failure string) {
 	case "decide":
 		return name, m.decide(r, hdr)
 	case "open_activity":
-		_, msg := m.openActivity(m.Demo.BranchOf(member), m.Demo.SecretaryOf(member))
-		return name, msg
+		_, f := m.openActivity(m.Demo.BranchOf(member), m.Demo.SecretaryOf(member))
+		return name, f
 	}
-	return name, "unknown operation " + name
+	return name, &Failure{Msg: "unknown operation " + name}
 }
 
-func (m *Mix) get(path string, who int64, hdr map[string]string) string {
+func (m *Mix) get(path string, who int64, hdr map[string]string) *Failure {
 	st, body, err := m.C.Do("GET", path, m.token(who), nil, "", hdr)
 	return failed(st, 200, body, err)
 }
 
-func failed(st, want int, body []byte, err error) string {
+// Failure is why an operation did not get the answer it wanted: the HTTP status it got
+// (0 when no answer came at all) and what came with it.
+type Failure struct {
+	Status int
+	Msg    string
+}
+
+// String is the failure for a report; "" for none.
+func (f *Failure) String() string {
+	switch {
+	case f == nil:
+		return ""
+	case f.Status == 0:
+		return f.Msg
+	}
+	return fmt.Sprintf("%d %s", f.Status, f.Msg)
+}
+
+func failed(st, want int, body []byte, err error) *Failure {
 	if err != nil {
-		return err.Error()
+		return &Failure{Msg: err.Error()}
 	}
 	if st != want {
-		return fmt.Sprintf("%d %.200s", st, body)
+		return &Failure{Status: st, Msg: fmt.Sprintf("%.200s", body)}
 	}
-	return ""
+	return nil
 }
 
 var photo = append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 2048)...)
 
-func (m *Mix) claim(r *rand.Rand, member int64, hdr map[string]string) string {
+func (m *Mix) claim(r *rand.Rand, member int64, hdr map[string]string) *Failure {
 	m.mu.Lock()
 	ph, ok := m.photos[member]
 	m.mu.Unlock()
@@ -411,8 +429,9 @@ func (m *Mix) claim(r *rand.Rand, member int64, hdr map[string]string) string {
 		fw.Write(photo)
 		w.Close()
 		st, body, err := m.C.Do("POST", "/api/v1/uploads", m.token(member), buf.Bytes(), w.FormDataContentType(), nil)
-		if f := failed(st, 201, body, err); f != "" {
-			return "upload: " + f
+		if f := failed(st, 201, body, err); f != nil {
+			f.Msg = "upload: " + f.Msg
+			return f
 		}
 		var u struct{ ID int64 }
 		json.Unmarshal(body, &u)
@@ -430,7 +449,7 @@ func (m *Mix) claim(r *rand.Rand, member int64, hdr map[string]string) string {
 		h[k] = v
 	}
 	st, resp, err := m.C.JSON("POST", "/api/v1/claims", m.token(member), body, h)
-	if f := failed(st, 201, resp, err); f != "" {
+	if f := failed(st, 201, resp, err); f != nil {
 		return f
 	}
 	var c struct {
@@ -442,10 +461,10 @@ func (m *Mix) claim(r *rand.Rand, member int64, hdr map[string]string) string {
 	m.mu.Lock()
 	m.pending = append(m.pending, pendingClaim{c.ID, member})
 	m.mu.Unlock()
-	return ""
+	return nil
 }
 
-func (m *Mix) decide(r *rand.Rand, hdr map[string]string) string {
+func (m *Mix) decide(r *rand.Rand, hdr map[string]string) *Failure {
 	m.mu.Lock()
 	if len(m.pending) == 0 {
 		m.mu.Unlock()
@@ -461,7 +480,7 @@ func (m *Mix) decide(r *rand.Rand, hdr map[string]string) string {
 	sec := m.token(m.Demo.SecretaryOf(c.member))
 	if r.IntN(5) == 0 { // the answer is the claim
 		st, body, err := m.C.JSON("POST", fmt.Sprintf("/api/v1/claims/%d/reject", c.id), sec, map[string]any{"reason": "材料不全，请补充"}, hdr)
-		if f := failed(st, 200, body, err); f != "" {
+		if f := failed(st, 200, body, err); f != nil {
 			return f
 		}
 		var cl struct {
@@ -469,10 +488,10 @@ func (m *Mix) decide(r *rand.Rand, hdr map[string]string) string {
 		}
 		json.Unmarshal(body, &cl)
 		m.Acks.claim(c.id, cl.Status)
-		return ""
+		return nil
 	}
 	st, body, err := m.C.Do("POST", fmt.Sprintf("/api/v1/claims/%d/approve", c.id), sec, nil, "", hdr)
-	if f := failed(st, 200, body, err); f != "" {
+	if f := failed(st, 200, body, err); f != nil {
 		return f
 	}
 	var d struct { // the answer is the decision
@@ -488,10 +507,10 @@ func (m *Mix) decide(r *rand.Rand, hdr map[string]string) string {
 	if d.Entry != nil {
 		m.Acks.entry(d.Entry.ID)
 	}
-	return ""
+	return nil
 }
 
-func (m *Mix) checkin(member int64, hdr map[string]string) string {
+func (m *Mix) checkin(member int64, hdr map[string]string) *Failure {
 	m.mu.Lock()
 	act, ok := m.acts[m.Demo.BranchOf(member)]
 	key := [2]int64{act.id, member}
@@ -504,7 +523,7 @@ func (m *Mix) checkin(member int64, hdr map[string]string) string {
 		return m.get(fmt.Sprintf("/api/v1/members/%d/summary?period=%s", member, m.Period), member, hdr)
 	}
 	st, body, err := m.C.JSON("POST", fmt.Sprintf("/api/v1/activities/%d/checkin", act.id), m.token(member), map[string]any{"code": act.code}, hdr)
-	if f := failed(st, 201, body, err); f != "" {
+	if f := failed(st, 201, body, err); f != nil {
 		return f
 	}
 	var res struct {
@@ -515,14 +534,14 @@ func (m *Mix) checkin(member int64, hdr map[string]string) string {
 	if json.Unmarshal(body, &res) == nil && res.Entry != nil {
 		m.Acks.entry(res.Entry.ID)
 	}
-	return ""
+	return nil
 }
 
-func (m *Mix) openActivity(branch, secretary int64) (int64, string) {
+func (m *Mix) openActivity(branch, secretary int64) (int64, *Failure) {
 	now := time.Now()
 	st, body, err := m.C.JSON("POST", "/api/v1/activities", m.token(secretary), map[string]any{"org_id": branch, "title": "主题党日",
 		"rule_code": "meeting.attend", "starts_at": now.Add(-time.Minute).Format(time.RFC3339), "ends_at": now.Add(3 * time.Hour).Format(time.RFC3339)}, nil)
-	if f := failed(st, 201, body, err); f != "" {
+	if f := failed(st, 201, body, err); f != nil {
 		return 0, f
 	}
 	var a struct {
@@ -533,7 +552,7 @@ func (m *Mix) openActivity(branch, secretary int64) (int64, string) {
 	m.mu.Lock()
 	m.acts[branch] = activity{a.ID, a.Code}
 	m.mu.Unlock()
-	return a.ID, ""
+	return a.ID, nil
 }
 
 // ThisMonth is the period and a day in it (today) in China Standard Time.

@@ -77,7 +77,10 @@ func run() error {
 	if err := mix.Prepare(); err != nil {
 		return err
 	}
-	op := func() (string, string) { return mix.Op(nil) }
+	op := func() (string, string) {
+		name, f := mix.Op(nil)
+		return name, f.String()
+	}
 
 	fmt.Printf("## %s: the realistic mix, %s\n\n", *driver, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Printf("Search: open-loop stages of %s, latency from each request's scheduled start.\n\n", *stageLen)

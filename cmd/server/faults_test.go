@@ -111,7 +111,7 @@ func startFault(t *testing.T, env map[string]string) (*benchkit.Server, *benchki
 			b, _ := os.ReadFile(logPath)
 			var problems []string
 			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) || regexp.MustCompile(`"ms":[0-9]{4,}`).MatchString(l) {
+				if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) || slowRequest.MatchString(l) {
 					problems = append(problems, l)
 				}
 			}
@@ -126,6 +126,9 @@ func startFault(t *testing.T, env map[string]string) (*benchkit.Server, *benchki
 	period, day := benchkit.ThisMonth()
 	return srv, &benchkit.Mix{C: c, Demo: demo, Key: faultKey, Period: period, Day: day}, logPath
 }
+
+// slowRequest is an access-log line of a request that took a second or more.
+var slowRequest = regexp.MustCompile(`"ms":[0-9]{4,}`)
 
 // outcome is one request of the load.
 type outcome struct {
@@ -157,10 +160,14 @@ func drive(m *benchkit.Mix, workers int, stop <-chan struct{}, stopOnError bool)
 				default:
 				}
 				o := outcome{id: fmt.Sprintf("fault-%08d", seq.Add(1)), start: time.Now()}
-				o.op, o.failure = m.Op(map[string]string{"X-Request-ID": o.id})
+				var f *benchkit.Failure
+				o.op, f = m.Op(map[string]string{"X-Request-ID": o.id})
+				o.status, o.failure = 200, f.String()
+				if f != nil {
+					o.status = f.Status
+				}
 				o.answered = time.Now()
 				o.took = o.answered.Sub(o.start)
-				o.status = statusOf(o.failure)
 				mu.Lock()
 				out = append(out, o)
 				mu.Unlock()
@@ -174,18 +181,25 @@ func drive(m *benchkit.Mix, workers int, stop <-chan struct{}, stopOnError bool)
 	return out
 }
 
-// statusOf reads the status a Mix failure starts with; 0 is no answer at all.
-func statusOf(failure string) int {
-	if failure == "" {
-		return 200
+// driveFor is drive for d.
+func driveFor(m *benchkit.Mix, workers int, d time.Duration) []outcome {
+	stop := make(chan struct{})
+	time.AfterFunc(d, func() { close(stop) })
+	return drive(m, workers, stop, false)
+}
+
+// stopAndCheck stops the server with SIGTERM, which it must survive cleanly, then
+// looks up every write the mix saw acknowledged and runs ledgerctl verify.
+func stopAndCheck(t *testing.T, srv *benchkit.Server, m *benchkit.Mix, db *sql.DB, env map[string]string) {
+	t.Helper()
+	srv.Signal(syscall.SIGTERM)
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("the server did not stop cleanly after SIGTERM: %v", err)
 	}
-	f := strings.TrimPrefix(failure, "upload: ")
-	if i := strings.IndexByte(f, ' '); i > 0 {
-		if n, err := strconv.Atoi(f[:i]); err == nil && n >= 100 && n < 600 {
-			return n
-		}
+	if err := m.Acks.Check(db); err != nil {
+		t.Fatal(err)
 	}
-	return 0
+	verify(t, env)
 }
 
 func verify(t *testing.T, env map[string]string) {
@@ -246,21 +260,12 @@ func TestFaultSIGKILLDuringWrites(t *testing.T) {
 	if err := m2.Prepare(); err != nil {
 		t.Fatal(err)
 	}
-	stop2 := make(chan struct{})
-	time.AfterFunc(time.Second, func() { close(stop2) })
-	for _, o := range drive(m2, 8, stop2, false) {
+	for _, o := range driveFor(m2, 8, time.Second) {
 		if o.failure != "" {
 			t.Fatalf("after the restart %s failed: %s", o.op, o.failure)
 		}
 	}
-	srv2.Signal(syscall.SIGTERM)
-	if err := srv2.Wait(); err != nil {
-		t.Fatalf("the restarted server did not stop cleanly: %v", err)
-	}
-	if err := m2.Acks.Check(db); err != nil {
-		t.Fatal(err)
-	}
-	verify(t, env)
+	stopAndCheck(t, srv2, m2, db, env)
 }
 
 // TestFaultSIGTERMUnderLoad sends SIGTERM while the mix runs and two committee reports are
@@ -429,12 +434,7 @@ func TestFaultDatabaseStopsUnderLoad(t *testing.T) {
 		}
 		return seen
 	}
-	run := func(d time.Duration) []outcome {
-		stop := make(chan struct{})
-		time.AfterFunc(d, func() { close(stop) })
-		return drive(m, 8, stop, false)
-	}
-	check("before", run(time.Second))
+	check("before", driveFor(m, 8, time.Second))
 	for _, o := range outages {
 		o.begin()
 		began := time.Now()
@@ -469,16 +469,9 @@ func TestFaultDatabaseStopsUnderLoad(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("database %s: %d requests answered %v, the slowest in %v (timeout %v); ready again %v after it came back", o.name, len(during), seen, slowest.Round(time.Millisecond), timeout, time.Since(back).Round(time.Millisecond))
-		check("after "+o.name, run(2*time.Second))
+		check("after "+o.name, driveFor(m, 8, 2*time.Second))
 	}
-	srv.Signal(syscall.SIGTERM)
-	if err := srv.Wait(); err != nil {
-		t.Fatalf("the server did not stop cleanly: %v", err)
-	}
-	if err := m.Acks.Check(db); err != nil {
-		t.Fatal(err)
-	}
-	verify(t, env)
+	stopAndCheck(t, srv, m, db, env)
 }
 
 type outage struct {
