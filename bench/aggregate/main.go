@@ -41,8 +41,6 @@ var (
 	reports   = flag.Bool("report", false, "measure the monthly xlsx report instead")
 )
 
-const jwtKey = "bench-signing-key-0123456789abcdef0123"
-
 func main() {
 	flag.Parse()
 	if err := run(); err != nil {
@@ -59,7 +57,7 @@ type target struct {
 // with the server environment that serves it.
 func dataset(ctx context.Context, n, nb, nm, ne int) (*app.DB, map[string]string, error) {
 	name := fmt.Sprintf("agg_%d_%d_%d_%d", n, nb, nm, ne)
-	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_LOG_LEVEL": "warn", "LEDGER_REPORT_MAX_ROWS": "1000000"}
+	env := map[string]string{"LEDGER_JWT_SECRET": benchkit.Key, "LEDGER_LOG_LEVEL": "warn", "LEDGER_REPORT_MAX_ROWS": "1000000"}
 	var dsn string
 	if *driver == "mysql" {
 		var err error
@@ -137,7 +135,7 @@ WHERE m.id <= ? AND m.id % 37 = 0`, *entryPart).Scan(&targets).Error; err != nil
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}}
 	get := func(path string, member int64) (bool, string) {
 		req, _ := http.NewRequest("GET", "http://"+srv.Addr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+benchkit.Token(jwtKey, member))
+		req.Header.Set("Authorization", "Bearer "+benchkit.Token(benchkit.Key, member))
 		resp, err := hc.Do(req)
 		if err != nil {
 			return false, err.Error()
@@ -240,7 +238,7 @@ func reportBench(ctx context.Context) error {
 		defer srv.Stop()
 		before := srv.PeakRSS()
 		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/api/v1/reports/monthly?org_id=%d&format=xlsx", srv.Addr, org), nil)
-		req.Header.Set("Authorization", "Bearer "+benchkit.Token(jwtKey, leader))
+		req.Header.Set("Authorization", "Bearer "+benchkit.Token(benchkit.Key, leader))
 		t0 := time.Now()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -261,7 +259,7 @@ func reportBench(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	env := map[string]string{"LEDGER_JWT_SECRET": jwtKey, "LEDGER_LOG_LEVEL": "warn", "LEDGER_DEMO": "1", "LEDGER_DATA_DIR": work}
+	env := map[string]string{"LEDGER_JWT_SECRET": benchkit.Key, "LEDGER_LOG_LEVEL": "warn", "LEDGER_DEMO": "1", "LEDGER_DATA_DIR": work}
 	dsn := filepath.Join(work, "ledger.db")
 	if *driver == "mysql" {
 		var drop func()

@@ -105,6 +105,10 @@ func (s *Server) status(field string) float64 {
 	return kb / 1024
 }
 
+// Key is the JWT signing key the benchmarks give the server, so that they can mint its
+// tokens (Token).
+const Key = "bench-signing-key-0123456789abcdef0123"
+
 // Token mints an access token as the server does, with the server's key; benchmarks
 // measure what they measure, not log-ins.
 func Token(key string, memberID int64) string {
@@ -199,12 +203,12 @@ func MySQLDatabase(serverDSN, name string) (string, func(), error) {
 	return cfg.FormatDSN(), drop, nil
 }
 
-// DemoEnv is the environment of a demo server (one month of demo activity, the per-IP
+// DemoEnv is the environment of a demo server signing with Key (one month of demo activity, the per-IP
 // claim limit lifted: every simulated member sends from loopback) with its data under
 // dir, on driver; on MySQL in a fresh database named name, which drop removes. db is a
 // handle on the same database, opened with sqliteParams on SQLite.
-func DemoEnv(driver, mysqlDSN, dir, name, key, sqliteParams string) (env map[string]string, db *sql.DB, drop func(), err error) {
-	env = map[string]string{"LEDGER_JWT_SECRET": key, "LEDGER_DATA_DIR": filepath.Join(dir, "data"), "LEDGER_DEMO": "1",
+func DemoEnv(driver, mysqlDSN, dir, name, sqliteParams string) (env map[string]string, db *sql.DB, drop func(), err error) {
+	env = map[string]string{"LEDGER_JWT_SECRET": Key, "LEDGER_DATA_DIR": filepath.Join(dir, "data"), "LEDGER_DEMO": "1",
 		"LEDGER_DEMO_MONTHS": "1", "LEDGER_CLAIM_LIMIT_IP": "1000000/1m"}
 	drop = func() {}
 	if driver == "mysql" {

@@ -131,7 +131,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	env := map[string]string{"LEDGER_JWT_SECRET": "bench-signing-key-0123456789abcdef0123"}
+	env := map[string]string{"LEDGER_JWT_SECRET": benchkit.Key}
 	for _, kv := range strings.Split(*extraEnv, ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			env[k] = v

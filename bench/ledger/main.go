@@ -32,8 +32,6 @@ var (
 	conns     = flag.Int("c", 64, "concurrent connections")
 )
 
-const jwtKey = "bench-signing-key-0123456789abcdef0123"
-
 func main() {
 	flag.Parse()
 	if err := run(); err != nil {
@@ -42,7 +40,7 @@ func main() {
 	}
 }
 
-func token(memberID int64) string { return benchkit.Token(jwtKey, memberID) }
+func token(memberID int64) string { return benchkit.Token(benchkit.Key, memberID) }
 
 type result = benchkit.Result
 
@@ -87,7 +85,7 @@ func run() error {
 	defer os.RemoveAll(work)
 	// One month of demo activity; the claims below are dated in the month before it, so
 	// no cap is already used up and every approval writes its entry.
-	env, rawDB, drop, err := benchkit.DemoEnv(*driver, *mysqlDSN, work, "ledger_bench", jwtKey, "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	env, rawDB, drop, err := benchkit.DemoEnv(*driver, *mysqlDSN, work, "ledger_bench", "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -99,7 +97,7 @@ func run() error {
 	}
 	defer srv.Stop()
 	c := benchkit.NewClient(srv.Addr, *conns)
-	demo, err := benchkit.LoadDemo(c, jwtKey)
+	demo, err := benchkit.LoadDemo(c, benchkit.Key)
 	if err != nil {
 		return err
 	}
