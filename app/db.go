@@ -265,9 +265,16 @@ func dbError(op string, err error) error {
 	case isDuplicate(err):
 		return &models.Error{Code: models.EConflict, Message: "it already exists", Err: fmt.Errorf("%s: %w", op, err)}
 	case IsUnavailable(err):
-		return &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", Err: fmt.Errorf("%s: %w", op, err)}
+		return Unavailable(fmt.Errorf("%s: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Unavailable is the one answer to a database that stopped answering (a request's
+// deadline passed, a connection broke, the SQLite file stayed locked): 503 with a
+// Retry-After, the cause kept for the log.
+func Unavailable(cause error) *models.Error {
+	return &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", RetryAfter: 2, Err: cause}
 }
 
 // isNotFound reports whether err says the row is not there.

@@ -69,7 +69,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case app.IsUnavailable(err):
 		// A database that stopped answering (the request's deadline passed, the
 		// connection broke) is "try again", wherever the error came from.
-		me = &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", RetryAfter: 2, Err: err}
+		me = app.Unavailable(err)
 	}
 	ctx := c.UserContext()
 	status, ok := 0, false

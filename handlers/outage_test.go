@@ -104,8 +104,8 @@ func TestReadinessFollowsARealOutage(t *testing.T) {
 	if r.Status != 503 {
 		t.Fatalf("/readyz during the outage: %d %s", r.Status, r.Body)
 	}
-	if r := e.get("/api/v1/me", token); r.Status != 503 {
-		t.Fatalf("/me during the outage: %d %s", r.Status, r.Body)
+	if r := e.get("/api/v1/me", token); r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("/me during the outage: %d %v %s", r.Status, r.Header, r.Body)
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("answers during the outage took %v", time.Since(start))
