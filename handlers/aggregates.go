@@ -3,7 +3,6 @@ package handlers
 import (
 	"bufio"
 	"context"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -131,7 +130,7 @@ func (s *Server) report(c *fiber.Ctx) error {
 	streaming = true
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer func() { <-slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
 		defer cancel()
 		if err := rep.WriteTo(ctx, w); err != nil {
 			// The status is sent; all that is left is to stop and say so in the log.
@@ -140,9 +139,6 @@ func (s *Server) report(c *fiber.Ctx) error {
 	})
 	return nil
 }
-
-// reportTimeout bounds the writing of one report.
-const reportTimeout = 2 * time.Minute
 
 // maxReports is how many reports the server writes at once; on two cores more would only
 // slow every one of them and the requests around them.

@@ -58,6 +58,7 @@ type ctxKey int
 const (
 	keyActor ctxKey = iota
 	keyClientIP
+	keyRequestCtx // the request's context before its deadline, for routes with another
 )
 
 // observe runs around every request: it assigns the request id (a well-formed incoming
@@ -73,6 +74,7 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 	ip := s.clientIP(c)
 	c.Locals(keyClientIP, ip)
 	ctx := app.WithRequestID(c.UserContext(), rid)
+	c.Locals(keyRequestCtx, ctx)
 	work, cancel := context.WithTimeout(ctx, s.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(work)
@@ -105,6 +107,24 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 	}
 	return nil
 }
+
+// bulk gives a route whose work grows with its input (a roster of 10,000 rows, a
+// committee's report) the deadline of bulk work in place of the request timeout, which
+// is sized for one row's worth of work and would cut a big import short on a slow disk.
+func (s *Server) bulk(c *fiber.Ctx) error {
+	ctx, _ := c.Locals(keyRequestCtx).(context.Context)
+	if ctx == nil {
+		ctx = c.UserContext()
+	}
+	work, cancel := context.WithTimeout(ctx, bulkTimeout)
+	defer cancel()
+	c.SetUserContext(work)
+	return c.Next()
+}
+
+// bulkTimeout bounds a bulk request: the import of a roster, the preparing and the
+// writing of a report.
+const bulkTimeout = 2 * time.Minute
 
 func newRequestID() string {
 	var b [12]byte

@@ -6,11 +6,14 @@ import (
 	"mime/multipart"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"partyledger/app"
+	"partyledger/handlers"
 	"partyledger/models"
 )
 
@@ -357,5 +360,31 @@ func TestImportTenThousandRows(t *testing.T) {
 	}
 	if n := e.countMembers(); n != int64(app.MaxImportRows)+6 {
 		t.Fatalf("%d members", n)
+	}
+}
+
+// TestBulkRoutesOutliveTheRequestTimeout: the request timeout is sized for one row's
+// worth of work. A roster import and a report get the deadline of bulk work instead, so
+// that a big import on a slow disk is not cut short, while every other route still ends
+// in 503 (with Retry-After) once its deadline passes.
+func TestBulkRoutesOutliveTheRequestTimeout(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	e.f = handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: app.NewLogger(e.logs, "info"),
+		Registry: prometheus.NewRegistry(), RequestTimeout: time.Nanosecond})
+
+	r := e.get("/api/v1/members", e.adminT).want(503)
+	if r.errCode() != "unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("past the request timeout: %v %s", r.Header, r.Body)
+	}
+	roster := fmt.Sprintf("member_no,name,branch\nD001,邓稼先,%d\nD002,钱学森,%d\n", tr.b1, tr.b2)
+	var res app.ImportResult
+	e.importFile(e.adminT, "roster.csv", []byte(roster)).want(200).decode(&res)
+	if res.Created != 2 {
+		t.Fatalf("import: %+v", res)
+	}
+	url := fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=csv", e.rootID, today(e)[:7])
+	if body := e.get(url, tr.leadT).want(200).Body; !strings.Contains(string(body), "钱学森") {
+		t.Fatalf("the report misses the imported member:\n%s", body)
 	}
 }

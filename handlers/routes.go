@@ -25,7 +25,7 @@ func (s *Server) routes(f *fiber.App) {
 
 	f.Get(v1+"/members", s.auth, s.listMembers)
 	f.Post(v1+"/members", s.auth, withBody(fiber.StatusCreated, s.Members.Create))
-	f.Post(v1+"/members/import", s.auth, s.importMembers)
+	f.Post(v1+"/members/import", s.bulk, s.auth, s.importMembers)
 	f.Get(v1+"/members/:id", s.auth, byID(fiber.StatusOK, s.Members.Get))
 	f.Patch(v1+"/members/:id", s.auth, s.updateMember)
 	f.Post(v1+"/members/:id/invite", s.auth, byID(fiber.StatusCreated, s.Members.Invite))
@@ -69,7 +69,7 @@ func (s *Server) routes(f *fiber.App) {
 	f.Get(v1+"/leaderboards/members", s.auth, s.memberBoard)
 	f.Get(v1+"/leaderboards/branches", s.auth, s.branchBoard)
 
-	f.Get(v1+"/reports/monthly", s.auth, s.report)
+	f.Get(v1+"/reports/monthly", s.bulk, s.auth, s.report)
 
 	f.Post(v1+"/appeals", s.auth, withBody(fiber.StatusCreated, s.Appeals.File))
 	f.Get(v1+"/appeals", s.auth, s.listAppeals)
