@@ -121,15 +121,13 @@ type cachedActor struct {
 // every replica.
 type actorLoader struct {
 	db        *sql.DB
-	once      sync.Once
-	stmt, rev *sql.Stmt
-	err       error
+	stmt, rev *lazyStmt // actorQuery, revQuery
 	mu        sync.RWMutex
 	cache     map[int64]cachedActor
 }
 
 func newActorLoader(db *sql.DB) *actorLoader {
-	return &actorLoader{db: db, cache: map[int64]cachedActor{}}
+	return &actorLoader{db: db, stmt: &lazyStmt{db: db, query: actorQuery}, rev: &lazyStmt{db: db, query: revQuery}, cache: map[int64]cachedActor{}}
 }
 
 var errNoAccount = &models.Error{Code: models.EUnauthorized, Message: "this account does not exist or is disabled"}
@@ -138,17 +136,13 @@ var errNoAccount = &models.Error{Code: models.EUnauthorized, Message: "this acco
 // change it. Returns EUnauthorized when the member is unknown or inactive, EUnavailable
 // when the database cannot be reached.
 func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, error) {
-	l.once.Do(func() {
-		if l.stmt, l.err = l.db.PrepareContext(context.Background(), actorQuery); l.err == nil {
-			l.rev, l.err = l.db.PrepareContext(context.Background(), revQuery)
-		}
-	})
-	if l.err != nil {
-		return nil, dbError("load actor: prepare", l.err)
+	revStmt, err := l.rev.get(ctx)
+	if err != nil {
+		return nil, dbError("load actor: prepare", err)
 	}
 	var status models.MemberStatus
 	var rev int64
-	if err := l.rev.QueryRowContext(ctx, memberID).Scan(&status, &rev); err != nil {
+	if err := revStmt.QueryRowContext(ctx, memberID).Scan(&status, &rev); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errNoAccount
 		}
@@ -180,7 +174,11 @@ func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, er
 
 // read runs actorQuery: the member, branch and roles as of one snapshot, with its auth_rev.
 func (l *actorLoader) read(ctx context.Context, memberID int64) (*Actor, error) {
-	rows, err := l.stmt.QueryContext(ctx, memberID)
+	stmt, err := l.stmt.get(ctx)
+	if err != nil {
+		return nil, dbError("load actor: prepare", err)
+	}
+	rows, err := stmt.QueryContext(ctx, memberID)
 	if err != nil {
 		return nil, dbError("load actor", err)
 	}
