@@ -42,6 +42,7 @@ var (
 	conns     = flag.Int("c", 64, "connections")
 	extraEnv  = flag.String("env", "", "extra server environment, KEY=VALUE,KEY=VALUE")
 	rounds    = flag.Int("rounds", 3, "alternating rounds of /me and the select loop")
+	callers   = flag.Int("members", 3000, "how many demo members call /me, each with their own token (1: one token for all)")
 )
 
 func main() {
@@ -58,12 +59,10 @@ type wrkResult struct {
 	errors   string
 }
 
-// wrk runs wrk against url and parses requests/s and latency percentiles.
-func wrk(url string, header string) (wrkResult, error) {
-	args := []string{"-t2", fmt.Sprintf("-c%d", *conns), fmt.Sprintf("-d%ds", int(duration.Seconds())), "--latency"}
-	if header != "" {
-		args = append(args, "-H", header)
-	}
+// wrk runs wrk against url and parses requests/s and latency percentiles. extra are
+// more arguments: a header (-H) or a script (-s).
+func wrk(url string, extra ...string) (wrkResult, error) {
+	args := append([]string{"-t2", fmt.Sprintf("-c%d", *conns), fmt.Sprintf("-d%ds", int(duration.Seconds())), "--latency"}, extra...)
 	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
@@ -223,13 +222,13 @@ func run() error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	bare, err := wrk("http://"+pingAddr+"/ping", "")
+	bare, err := wrk("http://" + pingAddr + "/ping")
 	ping.Process.Kill()
 	ping.Wait()
 	if err != nil {
 		return err
 	}
-	health, err := wrk("http://"+s.Addr+"/healthz", "")
+	health, err := wrk("http://" + s.Addr + "/healthz")
 	if err != nil {
 		return err
 	}
@@ -243,12 +242,18 @@ func run() error {
 		return err
 	}
 	defer db.Close()
+	// Each /me names a random one of *callers members, as a crowd of members would (with
+	// one token for all, every request would ask after the same row).
+	script, err := meScript(db, filepath.Join(work, "me.lua"), tok.AccessToken)
+	if err != nil {
+		return err
+	}
 	// /me and the select loop take turns, *rounds times: this machine drifts by ±10 % from
 	// minute to minute, and a ratio of two runs far apart mostly measures the drift.
 	var mes []wrkResult
 	var shares, loops []float64
 	for r := 0; r < *rounds; r++ {
-		m, err := wrk("http://"+s.Addr+"/api/v1/me", "Authorization: Bearer "+tok.AccessToken)
+		m, err := wrk("http://"+s.Addr+"/api/v1/me", "-s", script)
 		if err != nil {
 			return err
 		}
@@ -268,12 +273,43 @@ func run() error {
 
 	fmt.Printf("| bare Fiber JSON ping (the HTTP ceiling today) | %.0f req/s (p50 %s, p99 %s)%s |\n", bare.rps, bare.p50, bare.p99, errs(bare))
 	fmt.Printf("| GET /healthz (all middleware: request id, access log, metrics) | %.0f req/s (p50 %s, p99 %s)%s |\n", health.rps, health.p50, health.p99, errs(health))
-	fmt.Printf("| GET /me (JWT, one primary-key query, cached roles), median round | %.0f req/s (p50 %s, p99 %s)%s |\n", me.rps, me.p50, me.p99, errs(me))
+	fmt.Printf("| GET /me (JWT, one primary-key query, cached roles) from %d members, median round | %.0f req/s (p50 %s, p99 %s)%s |\n", *callers, me.rps, me.p50, me.p99, errs(me))
 	fmt.Printf("| plain primary-key select loop, same driver, %d goroutines, median round | %.0f selects/s |\n", *conns, loop)
 	fmt.Printf("| /me as a share of /healthz | %.0f%% |\n", 100*me.rps/health.rps)
 	fmt.Printf("| /me as a share of the select loop, median of %d alternating rounds (range) | %.0f%% (%.0f–%.0f%%) |\n", len(shares), 100*shares[len(shares)/2], 100*shares[0], 100*shares[len(shares)-1])
 	fmt.Printf("| server peak RSS: after start / after the load | %.0f MiB / %.0f MiB |\n\n", rssIdle, rssPeak)
 	return nil
+}
+
+// meScript writes a wrk script that sends each /me with the token of a random one of
+// *callers active members (minted with the server's key), or with tok when *callers is 1.
+func meScript(db *sql.DB, path, tok string) (string, error) {
+	tokens := []string{tok}
+	if *callers > 1 {
+		rows, err := db.Query("SELECT id FROM members WHERE status = 'active' ORDER BY id LIMIT ?", *callers)
+		if err != nil {
+			return "", err
+		}
+		defer rows.Close()
+		tokens = tokens[:0]
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return "", err
+			}
+			tokens = append(tokens, benchkit.Token(benchkit.Key, id))
+		}
+		if err := rows.Err(); err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	b.WriteString("local tokens = {\n")
+	for _, t := range tokens {
+		fmt.Fprintf(&b, "  %q,\n", "Bearer "+t)
+	}
+	b.WriteString("}\nrequest = function()\n  return wrk.format(\"GET\", nil, {Authorization = tokens[math.random(#tokens)]})\nend\n")
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 func errs(r wrkResult) string {
