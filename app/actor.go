@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"strings"
 	"sync"
 
@@ -102,10 +101,6 @@ LEFT JOIN member_roles r ON r.member_id = m.id
 LEFT JOIN orgs o ON o.id = r.org_id
 WHERE m.id = ?`
 
-// revQuery is what every request asks the database: is the member active, and has what
-// they may do changed since we last looked?
-const revQuery = `SELECT status, auth_rev FROM members WHERE id = ?`
-
 // maxCachedActors bounds the cache; past it the cache starts over.
 const maxCachedActors = 50_000
 
@@ -115,19 +110,20 @@ type cachedActor struct {
 }
 
 // actorLoader reads the caller of each request. Every call asks the database for the
-// member's status and auth_rev (one primary-key row); only when auth_rev has moved since
-// the cached copy does it read the roles again. Every change to what a member may do
-// bumps auth_rev in its own transaction, so changes take effect at the next request, on
-// every replica.
+// member's status and auth_rev (one primary-key row, on MySQL read together with those of
+// concurrent requests: see revReader); only when auth_rev has moved since the cached copy
+// does it read the roles again. Every change to what a member may do bumps auth_rev in its
+// own transaction, so changes take effect at the next request, on every replica.
 type actorLoader struct {
-	db        *sql.DB
-	stmt, rev *lazyStmt // actorQuery, revQuery
-	mu        sync.RWMutex
-	cache     map[int64]cachedActor
+	db    *sql.DB
+	revs  *revReader
+	stmt  *lazyStmt // actorQuery
+	mu    sync.RWMutex
+	cache map[int64]cachedActor
 }
 
-func newActorLoader(db *sql.DB) *actorLoader {
-	return &actorLoader{db: db, stmt: &lazyStmt{db: db, query: actorQuery}, rev: &lazyStmt{db: db, query: revQuery}, cache: map[int64]cachedActor{}}
+func newActorLoader(db *sql.DB, batch bool) *actorLoader {
+	return &actorLoader{db: db, revs: newRevReader(db, batch), stmt: &lazyStmt{db: db, query: actorQuery}, cache: map[int64]cachedActor{}}
 }
 
 var errNoAccount = &models.Error{Code: models.EUnauthorized, Message: "this account does not exist or is disabled"}
@@ -136,19 +132,11 @@ var errNoAccount = &models.Error{Code: models.EUnauthorized, Message: "this acco
 // change it. Returns EUnauthorized when the member is unknown or inactive, EUnavailable
 // when the database cannot be reached.
 func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, error) {
-	revStmt, err := l.rev.get(ctx)
+	found, status, rev, err := l.revs.get(ctx, memberID)
 	if err != nil {
-		return nil, dbError("load actor: prepare", err)
-	}
-	var status models.MemberStatus
-	var rev int64
-	if err := revStmt.QueryRowContext(ctx, memberID).Scan(&status, &rev); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, errNoAccount
-		}
 		return nil, dbError("load actor", err)
 	}
-	if status != models.StatusActive {
+	if !found || status != models.StatusActive {
 		return nil, errNoAccount
 	}
 	l.mu.RLock()

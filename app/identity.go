@@ -43,7 +43,7 @@ func NewIdentity(db *DB, tokens *Tokens, wechat Code2Sessioner, demo bool, perUs
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(randomToken(12)), bcrypt.DefaultCost)
 	return &Identity{
 		db: db, tokens: tokens, wechat: wechat, demo: demo, log: log, now: time.Now,
-		actors:    newActorLoader(db.sqlR),
+		actors:    newActorLoader(db.sqlR, db.Driver == "mysql"),
 		byUser:    NewLimiter(perUser.N, perUser.Per, perUser.N),
 		byIP:      NewLimiter(perIP.N, perIP.Per, perIP.N),
 		bindIP:    NewLimiter(10, time.Minute, 10),

@@ -1,0 +1,202 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"partyledger/models"
+)
+
+// revReader answers the one question every authenticated request asks the database: is
+// the member active, and what is their auth_rev? Concurrent requests share queries: while
+// maxRevQueries queries are in flight, new lookups wait and the next query reads all of
+// them at once (WHERE id IN (...)). A lookup is always answered by a query that began after
+// it was asked, so a change committed before a request arrived is seen by that request,
+// exactly as with one query per request; under load the database answers one query for
+// many requests instead of one each. An idle server sends a lookup at once, unbatched.
+//
+// Only a database across a network gains: on SQLite a query is a function call, and the
+// hand-off between goroutines costs more than it saves, so there each lookup is its own.
+type revReader struct {
+	read    func(ctx context.Context, ids []int64) (map[int64]revRow, error)
+	alone   bool // every lookup reads by itself, in the caller's goroutine
+	mu      sync.Mutex
+	pending []*revLookup
+	running int // queries in flight (each run goroutine runs one at a time)
+}
+
+// revLookup is one request's question, and its answer once done is closed.
+type revLookup struct {
+	id       int64
+	deadline time.Time // the asking request's, zero if it has none
+	done     chan struct{}
+
+	found  bool
+	status models.MemberStatus
+	rev    int64
+	err    error
+}
+
+const (
+	// maxRevQueries is how many lookup queries run at once: enough to keep a two-core
+	// database busy, few enough that the lookups queue behind them form batches.
+	maxRevQueries = 4
+	// maxRevBatch bounds the ids of one query.
+	maxRevBatch = 256
+	// revQueryLimit bounds a query whose lookups carry no deadline (tools, tests); a
+	// request's lookup is bounded by the request's own deadline.
+	revQueryLimit = 30 * time.Second
+)
+
+// revRow is what the database says of one member.
+type revRow struct {
+	status models.MemberStatus
+	rev    int64
+}
+
+func newRevReader(db *sql.DB, batch bool) *revReader {
+	one := &lazyStmt{db: db, query: "SELECT id, status, auth_rev FROM members WHERE id = ?"}
+	return &revReader{alone: !batch, read: func(ctx context.Context, ids []int64) (map[int64]revRow, error) {
+		return readRevs(ctx, db, one, ids)
+	}}
+}
+
+// get returns the status and auth_rev of member id, found false when there is no such
+// member. It returns ctx's error if ctx ends first.
+func (r *revReader) get(ctx context.Context, id int64) (found bool, status models.MemberStatus, rev int64, err error) {
+	if r.alone {
+		got, err := r.read(ctx, []int64{id})
+		x, ok := got[id]
+		return ok && err == nil, x.status, x.rev, err
+	}
+	l := &revLookup{id: id, done: make(chan struct{})}
+	l.deadline, _ = ctx.Deadline()
+	r.mu.Lock()
+	r.pending = append(r.pending, l)
+	start := r.running < maxRevQueries
+	if start {
+		r.running++
+	}
+	r.mu.Unlock()
+	if start {
+		go r.run()
+	}
+	select {
+	case <-l.done:
+		return l.found, l.status, l.rev, l.err
+	case <-ctx.Done():
+		return false, "", 0, ctx.Err()
+	}
+}
+
+// run sends queries for the waiting lookups until none are left.
+func (r *revReader) run() {
+	for {
+		r.mu.Lock()
+		batch := r.pending
+		if len(batch) > maxRevBatch {
+			batch, r.pending = batch[:maxRevBatch], append([]*revLookup(nil), batch[maxRevBatch:]...)
+		} else {
+			r.pending = nil
+		}
+		if len(batch) == 0 {
+			r.running--
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		r.answer(batch)
+	}
+}
+
+// answer reads the members of batch in one query and answers every lookup in it.
+func (r *revReader) answer(batch []*revLookup) {
+	defer func() {
+		for _, l := range batch {
+			close(l.done)
+		}
+	}()
+	// The query lives as long as the most patient of its lookups.
+	var deadline time.Time
+	for _, l := range batch {
+		if l.deadline.IsZero() {
+			deadline = time.Now().Add(revQueryLimit)
+			break
+		}
+		if l.deadline.After(deadline) {
+			deadline = l.deadline
+		}
+	}
+	if !time.Now().Before(deadline) {
+		for _, l := range batch {
+			l.err = context.DeadlineExceeded
+		}
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	ids := make([]int64, 0, len(batch))
+	seen := make(map[int64]bool, len(batch))
+	for _, l := range batch {
+		if !seen[l.id] {
+			seen[l.id] = true
+			ids = append(ids, l.id)
+		}
+	}
+	got, err := r.read(ctx, ids)
+	for _, l := range batch {
+		x, ok := got[l.id]
+		l.found, l.status, l.rev, l.err = ok && err == nil, x.status, x.rev, err
+	}
+}
+
+// readRevs reads the status and auth_rev of the members ids in one round trip: one id by
+// the prepared statement one, several by a text query. Their ids are integers written by
+// strconv, so the query text cannot carry anything else; a prepared statement of varying
+// arity would need a round trip to prepare.
+func readRevs(ctx context.Context, db *sql.DB, one *lazyStmt, ids []int64) (map[int64]revRow, error) {
+	if len(ids) == 1 {
+		stmt, err := one.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var x revRow
+		var id int64
+		switch err := stmt.QueryRowContext(ctx, ids[0]).Scan(&id, &x.status, &x.rev); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		return map[int64]revRow{id: x}, nil
+	}
+	var q strings.Builder
+	q.WriteString("SELECT id, status, auth_rev FROM members WHERE id IN (")
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(strconv.FormatInt(id, 10))
+	}
+	q.WriteByte(')')
+	rows, err := db.QueryContext(ctx, q.String())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make(map[int64]revRow, len(ids))
+	for rows.Next() {
+		var id int64
+		var x revRow
+		if err := rows.Scan(&id, &x.status, &x.rev); err != nil {
+			return nil, err
+		}
+		got[id] = x
+	}
+	return got, rows.Err()
+}
