@@ -43,9 +43,11 @@ type revLookup struct {
 }
 
 const (
-	// maxRevQueries is how many lookup queries run at once: enough to keep a two-core
-	// database busy, few enough that the lookups queue behind them form batches.
-	maxRevQueries = 4
+	// maxRevQueries is how many lookup queries run at once: few enough that the lookups
+	// queuing behind them form batches, enough that a lookup seldom waits behind a query
+	// slowed by a busy database (bench/identity and bench/soak: 4 made the mix's p99 worse
+	// near capacity, 16 batched too little to matter).
+	maxRevQueries = 8
 	// maxRevBatch bounds the ids of one query.
 	maxRevBatch = 256
 	// revQueryLimit bounds a query whose lookups carry no deadline (tools, tests); a
