@@ -24,7 +24,8 @@ import (
 // hand-off between goroutines costs more than it saves, so there each lookup is its own.
 type revReader struct {
 	read    func(ctx context.Context, ids []int64) (map[int64]revRow, error)
-	alone   bool // every lookup reads by itself, in the caller's goroutine
+	alone   bool // every lookup reads by itself, in the caller's goroutine, through one
+	one     *lazyStmt
 	mu      sync.Mutex
 	pending []*revLookup
 	running int // queries in flight (each run goroutine runs one at a time)
@@ -62,8 +63,8 @@ type revRow struct {
 }
 
 func newRevReader(db *sql.DB, batch bool) *revReader {
-	one := &lazyStmt{db: db, query: "SELECT id, status, auth_rev FROM members WHERE id = ?"}
-	return &revReader{alone: !batch, read: func(ctx context.Context, ids []int64) (map[int64]revRow, error) {
+	one := &lazyStmt{db: db, query: "SELECT status, auth_rev FROM members WHERE id = ?"}
+	return &revReader{alone: !batch, one: one, read: func(ctx context.Context, ids []int64) (map[int64]revRow, error) {
 		return readRevs(ctx, db, one, ids)
 	}}
 }
@@ -72,9 +73,8 @@ func newRevReader(db *sql.DB, batch bool) *revReader {
 // member. It returns ctx's error if ctx ends first.
 func (r *revReader) get(ctx context.Context, id int64) (found bool, status models.MemberStatus, rev int64, err error) {
 	if r.alone {
-		got, err := r.read(ctx, []int64{id})
-		x, ok := got[id]
-		return ok && err == nil, x.status, x.rev, err
+		x, ok, err := readRev(ctx, r.one, id)
+		return ok, x.status, x.rev, err
 	}
 	l := &revLookup{id: id, done: make(chan struct{})}
 	l.deadline, _ = ctx.Deadline()
@@ -157,25 +157,33 @@ func (r *revReader) answer(batch []*revLookup) {
 	}
 }
 
+// readRev reads one member's status and auth_rev by the prepared statement one; ok is
+// false when there is no such member or on error.
+func readRev(ctx context.Context, one *lazyStmt, id int64) (x revRow, ok bool, err error) {
+	stmt, err := one.get(ctx)
+	if err != nil {
+		return x, false, err
+	}
+	switch err := stmt.QueryRowContext(ctx, id).Scan(&x.status, &x.rev); {
+	case errors.Is(err, sql.ErrNoRows):
+		return x, false, nil
+	case err != nil:
+		return x, false, err
+	}
+	return x, true, nil
+}
+
 // readRevs reads the status and auth_rev of the members ids in one round trip: one id by
 // the prepared statement one, several by a text query. Their ids are integers written by
 // strconv, so the query text cannot carry anything else; a prepared statement of varying
 // arity would need a round trip to prepare.
 func readRevs(ctx context.Context, db *sql.DB, one *lazyStmt, ids []int64) (map[int64]revRow, error) {
 	if len(ids) == 1 {
-		stmt, err := one.get(ctx)
-		if err != nil {
+		x, ok, err := readRev(ctx, one, ids[0])
+		if !ok {
 			return nil, err
 		}
-		var x revRow
-		var id int64
-		switch err := stmt.QueryRowContext(ctx, ids[0]).Scan(&id, &x.status, &x.rev); {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		}
-		return map[int64]revRow{id: x}, nil
+		return map[int64]revRow{ids[0]: x}, nil
 	}
 	var q strings.Builder
 	q.WriteString("SELECT id, status, auth_rev FROM members WHERE id IN (")
