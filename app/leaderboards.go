@@ -168,6 +168,9 @@ func (g *Aggregates) MemberBoard(ctx context.Context, a *Actor, orgID int64, per
 		return MemberBoard{}, err
 	}
 	s := scopeOf(o)
+	if s.small() {
+		return g.smallBoard(ctx, a, s, per, cur, limit)
+	}
 	db := g.db.R.WithContext(ctx)
 	rows, err := s.page(db, per, cur, limit+1)
 	if err != nil {
@@ -209,6 +212,46 @@ func (g *Aggregates) MemberBoard(ctx context.Context, a *Actor, orgID int64, per
 				board.Items[i].Rank = base + int64(i) + 1
 			}
 		}
+	}
+	return board, nil
+}
+
+// smallBoard is MemberBoard for a branch or a group in one: its whole month (tens of
+// members) comes in one round trip, the rows and the members with none, and is ranked
+// here. The larger scopes read a page and count places in the database instead
+// (s.page, s.placeCounts), since their month may hold a million rows.
+func (g *Aggregates) smallBoard(ctx context.Context, a *Actor, s scope, per models.Period, cur *memberCursor, limit int) (MemberBoard, error) {
+	where, args := s.rowsWhere(per, nil)
+	zwhere, zargs := s.noRowWhere(per, nil)
+	var rows []MemberRow
+	if err := g.db.R.WithContext(ctx).Raw(`SELECT mm.member_id, m.name, mm.branch_id, mm.points FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE `+where+`
+UNION ALL SELECT m.id, m.name, m.branch_id, 0 FROM members m WHERE `+zwhere, append(args, zargs...)...).Scan(&rows).Error; err != nil {
+		return MemberBoard{}, dbError("leaderboard", err)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Points != rows[j].Points {
+			return rows[i].Points > rows[j].Points
+		}
+		return rows[i].MemberID > rows[j].MemberID
+	})
+	board := MemberBoard{Items: []MemberRow{}}
+	for i := range rows {
+		rows[i].Rank = int64(i) + 1
+		if i > 0 && rows[i].Points == rows[i-1].Points {
+			rows[i].Rank = rows[i-1].Rank
+		}
+		// The caller's row: in one branch a member has one row at most, and one with none
+		// is among the rows at zero when active there now (as myPoints places them).
+		if rows[i].MemberID == a.ID {
+			board.Me = &MyRank{Rank: rows[i].Rank, Points: rows[i].Points}
+		}
+	}
+	start := sort.Search(len(rows), func(i int) bool { return cur.after(rows[i].Points, rows[i].MemberID) })
+	end := min(start+limit, len(rows))
+	board.Items = append(board.Items, rows[start:end]...)
+	if end < len(rows) {
+		c := memberCursor{rows[end-1].Points, rows[end-1].MemberID}.encode()
+		board.NextCursor = &c
 	}
 	return board, nil
 }

@@ -61,6 +61,10 @@ func (s scope) rowsWhere(period models.Period, conds []string, args ...any) (str
 	return and(s.cond, s.args, append([]string{"mm.period = ?"}, conds...), append([]any{period}, args...)...)
 }
 
+// small reports whether the scope is one branch, or a group in one: few enough rows to
+// read its whole month at once.
+func (s scope) small() bool { return s.Org.Kind == models.KindBranch || s.Org.Kind == models.KindGroup }
+
 // needsMembers reports whether the scope's row condition refers to members m.
 func (s scope) needsMembers() bool { return s.Org.Kind == models.KindGroup }
 
