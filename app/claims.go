@@ -19,6 +19,7 @@ import (
 // Claims are members' requests for points and secretaries' decisions on them.
 type Claims struct {
 	db       *DB
+	writer   *claimWriter
 	loc      *time.Location
 	now      func() time.Time
 	byMember *Limiter // submissions; nil: unlimited
@@ -27,7 +28,9 @@ type Claims struct {
 
 // NewClaims returns the claim use cases; months begin in loc. Submissions from outside
 // (SubmitFrom) are unlimited until Limit is called.
-func NewClaims(db *DB, loc *time.Location) *Claims { return &Claims{db: db, loc: loc, now: time.Now} }
+func NewClaims(db *DB, loc *time.Location) *Claims {
+	return &Claims{db: db, writer: newClaimWriter(db), loc: loc, now: time.Now}
+}
 
 // Limit caps submissions per member and per client IP (see SubmitFrom).
 func (s *Claims) Limit(perMember, perIP RateLimit) *Claims {
@@ -170,31 +173,16 @@ FROM rules r WHERE r.code = ? ORDER BY r.version DESC LIMIT 1`, append([]int64{0
 	if found.Closed > 0 {
 		return s.replay(ctx, a.ID, key, reqHash, models.Errorf(models.EConflict, "the month %s is closed", period))
 	}
-	var c models.Claim
-	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		now := s.now().UTC().Truncate(time.Microsecond)
-		c = models.Claim{MemberID: a.ID, BranchID: a.BranchID, RuleCode: rule.Code, RuleVersion: rule.Version, Period: day.Period(),
-			OccurredOn: day, Quantity: qty, PointsRequested: models.Points((int64(qty)*int64(rule.Points) + 5) / 10),
-			Status: models.ClaimPending, Note: strings.TrimSpace(in.Note), AssignmentID: in.AssignmentID,
-			RequestHash: reqHash, CreatedAt: now, UpdatedAt: now}
-		if key != "" {
-			c.IdempotencyKey = &key
-		}
-		if err := tx.Create(&c).Error; err != nil {
-			return err // a duplicate key is resolved below
-		}
-		if len(ids) > 0 {
-			ev := make([]models.ClaimEvidence, len(ids))
-			for i, id := range ids {
-				ev[i] = models.ClaimEvidence{ClaimID: c.ID, UploadID: id}
-			}
-			if err := tx.Create(&ev).Error; err != nil {
-				return dbError("submit claim", err)
-			}
-		}
-		c.EvidenceIDs = ids
-		return writeAudit(tx, &a.ID, &c.BranchID, "claim.submitted", "claim", c.ID, nil, c)
-	})
+	now := s.now().UTC().Truncate(time.Microsecond)
+	cw := &claimWrite{actor: a.ID, evidence: ids, claim: models.Claim{MemberID: a.ID, BranchID: a.BranchID, RuleCode: rule.Code,
+		RuleVersion: rule.Version, Period: day.Period(), OccurredOn: day, Quantity: qty,
+		PointsRequested: models.Points((int64(qty)*int64(rule.Points) + 5) / 10), Status: models.ClaimPending,
+		Note: strings.TrimSpace(in.Note), AssignmentID: in.AssignmentID, RequestHash: reqHash, CreatedAt: now, UpdatedAt: now}}
+	if key != "" {
+		cw.claim.IdempotencyKey = &key
+	}
+	err = s.writer.write(ctx, cw)
+	c := cw.claim
 	if err != nil {
 		return s.replay(ctx, a.ID, key, reqHash, dbError("submit claim", err))
 	}
