@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -24,132 +22,49 @@ import (
 // its claim is committed or rolled back: nobody is told "failed" about a claim that then
 // commits.
 type claimWriter struct {
-	db      *DB
-	slots   int // transactions at once
-	mu      sync.Mutex
-	pending []*claimWrite
-	running int
+	db *DB
+	q  group[*claimWrite]
 }
 
 // claimWrite is one request's claim on its way to the database.
 type claimWrite struct {
+	ticket
 	claim    models.Claim // ID set once written
 	evidence []int64
 	actor    int64
-	deadline time.Time // the request's; zero if it has none
-	done     chan struct{}
-	taken    bool  // by a transaction (guarded by mu)
-	err      error // the claim's own failure, or its transaction's
 }
 
-const (
-	// maxClaimBatch bounds the claims of one transaction.
-	maxClaimBatch = 64
-	// claimTxLimit bounds a transaction whose claims carry no deadline (tools, tests).
-	claimTxLimit = 30 * time.Second
-	// claimMargin is the least time a claim must have left for a transaction to take it:
-	// a transaction lives only as long as its least patient claim.
-	claimMargin = 50 * time.Millisecond
-)
+// maxClaimBatch bounds the claims of one transaction.
+const maxClaimBatch = 64
 
 // newClaimWriter returns the writer of db. SQLite has one writer connection, so one
 // transaction at a time, with the claims that arrive meanwhile forming the next; a MySQL
 // pool runs a few at once.
 func newClaimWriter(db *DB) *claimWriter {
-	slots := 4
+	w := &claimWriter{db: db}
+	w.q = group[*claimWrite]{slots: 4, max: maxClaimBatch, commit: w.commit}
 	if db.Driver == "sqlite" {
-		slots = 1
+		w.q.slots = 1
 	}
-	return &claimWriter{db: db, slots: slots}
+	return w
 }
 
 // write inserts the claim with its photos and audit record and sets its ID. A duplicate
 // idempotency key comes back as the database's duplicate-key error. If ctx ends before a
 // transaction took the claim, it returns ctx's error and nothing is written; once taken,
 // the claim's outcome is the answer.
-func (w *claimWriter) write(ctx context.Context, cw *claimWrite) error {
-	cw.deadline, _ = ctx.Deadline()
-	cw.done = make(chan struct{})
-	w.mu.Lock()
-	w.pending = append(w.pending, cw)
-	start := w.running < w.slots
-	if start {
-		w.running++
-	}
-	w.mu.Unlock()
-	if start {
-		go w.run()
-	}
-	select {
-	case <-cw.done:
-		return cw.err
-	case <-ctx.Done():
-	}
-	w.mu.Lock()
-	if !cw.taken {
-		for i, p := range w.pending {
-			if p == cw {
-				w.pending = append(w.pending[:i:i], w.pending[i+1:]...)
-				break
-			}
-		}
-		w.mu.Unlock()
-		return ctx.Err()
-	}
-	w.mu.Unlock()
-	<-cw.done // its transaction is under way and ends by the deadline of its least patient claim
-	return cw.err
-}
+func (w *claimWriter) write(ctx context.Context, cw *claimWrite) error { return w.q.do(ctx, cw) }
 
-// run writes the waiting claims, a transaction at a time, until none are left.
-func (w *claimWriter) run() {
-	for {
-		w.mu.Lock()
-		n := min(len(w.pending), maxClaimBatch)
-		if n == 0 {
-			w.running--
-			w.mu.Unlock()
-			return
-		}
-		batch := append([]*claimWrite(nil), w.pending[:n]...)
-		w.pending = append(w.pending[:0:0], w.pending[n:]...)
-		for _, cw := range batch {
-			cw.taken = true
-		}
-		w.mu.Unlock()
-		w.commit(batch)
-	}
-}
-
-// commit writes batch in one transaction and answers every claim in it.
+// commit writes batch in one transaction and sets every claim's outcome.
 func (w *claimWriter) commit(batch []*claimWrite) {
-	defer func() {
-		for _, cw := range batch {
-			close(cw.done)
-		}
-	}()
-	now := time.Now()
-	deadline := now.Add(claimTxLimit)
-	live := batch[:0:0]
-	for _, cw := range batch {
-		switch {
-		case cw.deadline.IsZero():
-		case cw.deadline.Sub(now) < claimMargin:
-			cw.err = context.DeadlineExceeded
-			continue
-		case cw.deadline.Before(deadline):
-			deadline = cw.deadline
-		}
-		live = append(live, cw)
-	}
-	if len(live) == 0 {
+	batch, ctx, cancel := live(batch)
+	defer cancel()
+	if len(batch) == 0 {
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	err := w.db.writeTx(ctx, func(tx *gorm.DB) error { return insertClaims(tx, live) })
-	if err == nil || len(live) == 1 || IsUnavailable(err) || ctx.Err() != nil {
-		for _, cw := range live {
+	err := w.db.writeTx(ctx, func(tx *gorm.DB) error { return insertClaims(tx, batch) })
+	if err == nil || len(batch) == 1 || IsUnavailable(err) || ctx.Err() != nil {
+		for _, cw := range batch {
 			if err != nil {
 				cw.claim.ID, cw.err = 0, err
 			}
@@ -158,7 +73,7 @@ func (w *claimWriter) commit(batch []*claimWrite) {
 	}
 	// The database refused the batch for a reason of one claim's (a photo gone meanwhile,
 	// say): each alone, so that the others are written and that one gets its own answer.
-	for _, cw := range live {
+	for _, cw := range batch {
 		one := []*claimWrite{cw}
 		if err := w.db.writeTx(ctx, func(tx *gorm.DB) error { return insertClaims(tx, one) }); err != nil {
 			cw.claim.ID, cw.err = 0, err

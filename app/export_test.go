@@ -12,7 +12,7 @@ import (
 func (s *Claims) WriteClaimsTogether(claims []models.Claim, evidence [][]int64, deadlines []time.Time) ([]models.Claim, []error) {
 	batch := make([]*claimWrite, len(claims))
 	for i, c := range claims {
-		batch[i] = &claimWrite{claim: c, evidence: evidence[i], actor: c.MemberID, deadline: deadlines[i], done: make(chan struct{}), taken: true}
+		batch[i] = &claimWrite{claim: c, evidence: evidence[i], actor: c.MemberID, ticket: ticket{deadline: deadlines[i]}}
 	}
 	s.writer.commit(batch)
 	out, errs := make([]models.Claim, len(batch)), make([]error, len(batch))
@@ -21,3 +21,4 @@ func (s *Claims) WriteClaimsTogether(claims []models.Claim, evidence [][]int64, 
 	}
 	return out, errs
 }
+

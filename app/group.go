@@ -1,0 +1,125 @@
+package app
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// group is the queue of a group commit: callers hand it items, at most slots goroutines
+// take them, each taking every item waiting (up to max) and passing the lot to commit,
+// which answers each. While its goroutines are all busy, items wait and form the next
+// lot; an idle group commits an item at once, alone. The claim writer and SQLite's
+// transaction group (txGroup) are built on it.
+type group[T grouped] struct {
+	slots, max int
+	commit     func(batch []T) // must set each item's err; group closes done after it
+	mu         sync.Mutex
+	pending    []T
+	running    int
+}
+
+// grouped is an item of a group: a pointer to a struct that embeds ticket.
+type grouped interface{ ticketOf() *ticket }
+
+// ticket is what a group keeps of an item.
+type ticket struct {
+	deadline time.Time // the caller's; zero if it has none
+	done     chan struct{}
+	taken    bool  // by a commit (guarded by the group's mu)
+	err      error // the item's outcome
+}
+
+func (t *ticket) ticketOf() *ticket { return t }
+
+const (
+	// groupLimit bounds a commit whose items carry no deadline (tools, tests).
+	groupLimit = 30 * time.Second
+	// groupMargin is the least time an item must have left for a commit to take it: a
+	// commit lives only as long as its least patient item.
+	groupMargin = 50 * time.Millisecond
+)
+
+// do queues item and returns its outcome. If ctx ends before a commit took the item, it
+// returns ctx's error and the item is dropped; once taken, the commit's outcome for it is
+// the answer, so nobody is told "failed" about an item that then commits.
+func (g *group[T]) do(ctx context.Context, item T) error {
+	t := item.ticketOf()
+	t.deadline, _ = ctx.Deadline()
+	t.done = make(chan struct{})
+	g.mu.Lock()
+	g.pending = append(g.pending, item)
+	start := g.running < g.slots
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go g.run()
+	}
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	if !t.taken {
+		for i, p := range g.pending {
+			if p.ticketOf() == t {
+				g.pending = append(g.pending[:i:i], g.pending[i+1:]...)
+				break
+			}
+		}
+		g.mu.Unlock()
+		return ctx.Err()
+	}
+	g.mu.Unlock()
+	<-t.done // its commit is under way and ends by the deadline of its least patient item
+	return t.err
+}
+
+// run commits the waiting items, a lot at a time, until none are left.
+func (g *group[T]) run() {
+	for {
+		g.mu.Lock()
+		n := min(len(g.pending), g.max)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		batch := append([]T(nil), g.pending[:n]...)
+		g.pending = append(g.pending[:0:0], g.pending[n:]...)
+		for _, it := range batch {
+			it.ticketOf().taken = true
+		}
+		g.mu.Unlock()
+		g.commit(batch)
+		for _, it := range batch {
+			close(it.ticketOf().done)
+		}
+	}
+}
+
+// live returns the items of batch with time left, answering the others with
+// context.DeadlineExceeded, and a context that ends at the deadline of the least patient
+// of them.
+func live[T grouped](batch []T) ([]T, context.Context, context.CancelFunc) {
+	now := time.Now()
+	deadline := now.Add(groupLimit)
+	out := batch[:0:0]
+	for _, it := range batch {
+		t := it.ticketOf()
+		switch {
+		case t.deadline.IsZero():
+		case t.deadline.Sub(now) < groupMargin:
+			t.err = context.DeadlineExceeded
+			continue
+		case t.deadline.Before(deadline):
+			deadline = t.deadline
+		}
+		out = append(out, it)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	return out, ctx, cancel
+}
