@@ -36,6 +36,7 @@ type DB struct {
 	sqlW   *sql.DB
 	sqlR   *sql.DB
 	rules  sync.Map // rule versions, which never change: "code\x00version" → models.Rule
+	txg    *txGroup // SQLite: writeTx's group commit
 }
 
 // OpenDB opens the database of the given driver ("sqlite" or "mysql") with the default
@@ -89,6 +90,7 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 		if d.R, err = gorm.Open(sqlite.Dialector{DriverName: "sqlite", Conn: d.sqlR}, cfg); err != nil {
 			return nil, fmt.Errorf("open db: %w", err)
 		}
+		d.txg = newTxGroup(d)
 	case "mysql":
 		mcfg, err := MySQLConfig(dsn)
 		if err != nil {

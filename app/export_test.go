@@ -3,6 +3,8 @@ package app
 import (
 	"time"
 
+	"gorm.io/gorm"
+
 	"partyledger/models"
 )
 
@@ -22,3 +24,19 @@ func (s *Claims) WriteClaimsTogether(claims []models.Claim, evidence [][]int64, 
 	return out, errs
 }
 
+// WriteTogether runs fns as one transaction of a transaction group over d would (each
+// write in a savepoint of its own, with its request's deadline, zero for none), on either
+// database, and returns each write's error.
+func (d *DB) WriteTogether(fns []func(tx *gorm.DB) error, deadlines []time.Time) []error {
+	g := newTxGroup(d)
+	batch := make([]*txJob, len(fns))
+	for i, fn := range fns {
+		batch[i] = &txJob{fn: fn, ticket: ticket{deadline: deadlines[i]}}
+	}
+	g.commit(batch)
+	errs := make([]error, len(batch))
+	for i, j := range batch {
+		errs[i] = j.err
+	}
+	return errs
+}

@@ -42,7 +42,13 @@ func NewLedger(db *DB, loc *time.Location, publicityDays int) *Ledger {
 // not a snapshot from before it waited. A transaction the database chose to abort
 // (deadlock, lock wait timeout) is run again, up to three times in all; fn must therefore
 // set its results afresh on every run.
+//
+// On SQLite, the writes that queue for the one writer connection share a transaction
+// (txGroup), each in a savepoint of its own.
 func (d *DB) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if d.txg != nil {
+		return d.txg.do(ctx, fn)
+	}
 	for attempt := 1; ; attempt++ {
 		err := d.W.WithContext(ctx).Transaction(fn)
 		if err == nil || attempt == 3 || !isRetryable(err) || ctx.Err() != nil {
