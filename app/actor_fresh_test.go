@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"partyledger/app"
 	"partyledger/app/apptest"
 	"partyledger/models"
 )
@@ -22,8 +21,7 @@ func TestActorSeesEveryChangeCommittedBeforeTheRequest(t *testing.T) {
 	ctx := context.Background()
 	db := apptest.OpenDB(t)
 	_, _, members, _, _, _, _ := setupRandom(t, db, time.UTC)
-	loader := app.NewIdentity(db, app.NewTokens(db, []byte("k0123456789abcdef0123456789abcdef"), time.Minute, time.Hour), nil, false,
-		app.RateLimit{N: 1, Per: time.Second}, app.RateLimit{N: 1, Per: time.Second}, nil)
+	loader := identityOf(db)
 	target := members[3].ID
 	setStatus := func(s models.MemberStatus) {
 		if err := db.W.Exec("UPDATE members SET status = ?, auth_rev = auth_rev + 1 WHERE id = ?", s, target).Error; err != nil {

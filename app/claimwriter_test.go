@@ -19,24 +19,14 @@ import (
 // written again alone) and a request whose deadline has passed. The good ones are written
 // whole, photos and audit records included; the others leave nothing behind.
 func TestClaimsWrittenTogetherFailAlone(t *testing.T) {
-	ctx := context.Background()
 	db := apptest.OpenDB(t)
 	loc := time.UTC
 	_, _, members, _, claims, _, uploads := setupRandom(t, db, loc)
-	loader := app.NewIdentity(db, app.NewTokens(db, []byte("k0123456789abcdef0123456789abcdef"), time.Minute, time.Hour), nil, false,
-		app.RateLimit{N: 1, Per: time.Second}, app.RateLimit{N: 1, Per: time.Second}, nil)
+	loader := identityOf(db)
 	m := []models.Member{members[1], members[2], members[7], members[8], members[13]}
 	photo := make([]int64, len(m))
 	for i, mem := range m {
-		a, err := loader.Actor(ctx, mem.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := uploads.Create(ctx, a, bytesReader(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 32)...)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		photo[i] = u.ID
+		_, photo[i] = withPhoto(t, loader, uploads, mem.ID)
 	}
 	day := models.Today(time.Now(), loc)
 	claim := func(mem models.Member, key string, note string) models.Claim {
@@ -95,8 +85,7 @@ func TestConcurrentSubmissionsAreEachWrittenOnce(t *testing.T) {
 	db := apptest.OpenDB(t)
 	loc := time.UTC
 	_, _, members, _, claims, _, uploads := setupRandom(t, db, loc)
-	loader := app.NewIdentity(db, app.NewTokens(db, []byte("k0123456789abcdef0123456789abcdef"), time.Minute, time.Hour), nil, false,
-		app.RateLimit{N: 1, Per: time.Second}, app.RateLimit{N: 1, Per: time.Second}, nil)
+	loader := identityOf(db)
 	day := string(models.Today(time.Now(), loc))
 	type result struct {
 		member  int64
@@ -109,20 +98,13 @@ func TestConcurrentSubmissionsAreEachWrittenOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for _, mem := range members[1:] {
-		a, err := loader.Actor(ctx, mem.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := uploads.Create(ctx, a, bytesReader(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 32)...)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, photo := withPhoto(t, loader, uploads, mem.ID)
 		for _, key := range []string{"same", "same", ""} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				in := app.ClaimInput{RuleCode: "four_ones.read_theory", OccurredOn: day, EvidenceIDs: []int64{u.ID}}
+				in := app.ClaimInput{RuleCode: "four_ones.read_theory", OccurredOn: day, EvidenceIDs: []int64{photo}}
 				c, created, err := claims.Submit(ctx, a, key, in)
 				if err != nil {
 					t.Errorf("member %d, key %q: %v", a.ID, key, err)
@@ -168,4 +150,18 @@ func TestConcurrentSubmissionsAreEachWrittenOnce(t *testing.T) {
 	if int64(len(created)) != want || n != want || photos != want || audits != want {
 		t.Fatalf("%d claims created, %d in the database, %d photos, %d audit records; want %d of each", len(created), n, photos, audits, want)
 	}
+}
+
+// withPhoto loads a member as a request would and uploads a photo of theirs.
+func withPhoto(t *testing.T, loader *app.Identity, uploads *app.Uploads, member int64) (*app.Actor, int64) {
+	t.Helper()
+	a, err := loader.Actor(context.Background(), member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := uploads.Create(context.Background(), a, tinyPNG())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, u.ID
 }

@@ -14,6 +14,17 @@ import (
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
+// tinyPNG is the smallest photo uploads take: a PNG signature and a little more.
+func tinyPNG() io.Reader {
+	return bytesReader(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 32)...))
+}
+
+// identityOf returns the identity service of db, which loads callers as requests do.
+func identityOf(db *app.DB) *app.Identity {
+	return app.NewIdentity(db, app.NewTokens(db, []byte("k0123456789abcdef0123456789abcdef"), time.Minute, time.Hour), nil, false,
+		app.RateLimit{N: 1, Per: time.Second}, app.RateLimit{N: 1, Per: time.Second}, nil)
+}
+
 // setupRandom builds a committee with two general branches of three branches each and
 // six members per branch; the first member of each branch is its secretary.
 func setupRandom(t *testing.T, db *app.DB, loc *time.Location) (*app.Actor, []int64, []models.Member, *app.Ledger, *app.Claims, *app.Activities, *app.Uploads) {

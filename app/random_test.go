@@ -38,8 +38,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 	root := sys.Grants[0].OrgID
 	// Secretaries are the first member of each branch; actors are read as requests read them.
 	actors := map[int64]*app.Actor{}
-	loader := app.NewIdentity(db, app.NewTokens(db, []byte("k0123456789abcdef0123456789abcdef"), time.Minute, time.Hour), nil, false,
-		app.RateLimit{N: 1, Per: time.Second}, app.RateLimit{N: 1, Per: time.Second}, nil)
+	loader := identityOf(db)
 	actorOf := func(id int64) *app.Actor {
 		if a, ok := actors[id]; ok {
 			return a
@@ -56,7 +55,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 		if id, ok := photos[m]; ok {
 			return id
 		}
-		u, err := uploads.Create(ctx, actorOf(m), bytesReader(append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 32)...)))
+		u, err := uploads.Create(ctx, actorOf(m), tinyPNG())
 		if err != nil {
 			t.Fatal(err)
 		}
