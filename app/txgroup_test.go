@@ -81,3 +81,42 @@ func TestWritesTogetherFailAlone(t *testing.T) {
 		t.Fatalf("committed: %v, want t0 and t4 only", actions)
 	}
 }
+
+// TestWritesTogetherRunAloneWhenTheTransactionFails: when the shared transaction itself
+// fails (here a write ends it behind the group's back and fails, so that its savepoint is
+// gone), every write runs again alone, so the others commit exactly once and only the
+// culprit fails.
+func TestWritesTogetherRunAloneWhenTheTransactionFails(t *testing.T) {
+	db := apptest.OpenDB(t)
+	setupRandom(t, db, time.UTC)
+	mark := func(action string) func(tx *gorm.DB) error {
+		return func(tx *gorm.DB) error {
+			return tx.Exec("INSERT INTO audit_log (action, entity, entity_id, before_state, after_state, created_at) VALUES (?, 'test', 0, 'null', 'null', ?)",
+				action, time.Now().UTC()).Error
+		}
+	}
+	soon := time.Now().Add(time.Minute)
+	errs := db.WriteTogether([]func(tx *gorm.DB) error{
+		mark("t0"),
+		func(tx *gorm.DB) error {
+			if err := mark("t1")(tx); err != nil {
+				return err
+			}
+			if err := tx.Exec("ROLLBACK").Error; err != nil { // ends the transaction it shares
+				return err
+			}
+			return errors.New("ended its transaction")
+		},
+		mark("t2"),
+	}, []time.Time{soon, soon, soon})
+	if errs[0] != nil || errs[2] != nil || errs[1] == nil {
+		t.Fatalf("outcomes %v, want only the second to fail", errs)
+	}
+	var actions []string
+	if err := db.R.Raw("SELECT action FROM audit_log WHERE entity = 'test' ORDER BY id").Scan(&actions).Error; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(actions, ",") != "t0,t2" {
+		t.Fatalf("committed: %v, want t0 and t2, once each", actions)
+	}
+}
