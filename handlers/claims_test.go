@@ -83,8 +83,12 @@ func TestClaimLifecycle(t *testing.T) {
 	if c.Status != "pending" || c.PointsRequested != 20 || c.Quantity != 10 || c.BranchID != tr.b1 || len(c.EvidenceIDs) != 1 || c.RuleVersion != 1 {
 		t.Fatalf("claim: %+v", c)
 	}
-	// Who sees it.
-	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.secT).want(200)
+	// Who sees it, with its photos.
+	var got models.Claim
+	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.secT).want(200).decode(&got)
+	if fmt.Sprint(got.EvidenceIDs) != fmt.Sprint([]int64{photo}) {
+		t.Fatalf("read: photos %v, want [%d]", got.EvidenceIDs, photo)
+	}
 	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.bobT).want(404)
 	var q app.List[models.Claim]
 	e.get("/api/v1/approvals", tr.secT).want(200).decode(&q)
@@ -98,7 +102,8 @@ func TestClaimLifecycle(t *testing.T) {
 	var d app.Decision
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.bobT, nil).want(404)
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
-	if d.Capped || d.Entry == nil || d.Entry.Points != 20 || d.Entry.Source != "claim" || *d.Entry.ClaimID != c.ID || d.Claim.Status != "approved" || *d.Claim.PointsAwarded != 20 {
+	if d.Capped || d.Entry == nil || d.Entry.Points != 20 || d.Entry.Source != "claim" || *d.Entry.ClaimID != c.ID || d.Claim.Status != "approved" || *d.Claim.PointsAwarded != 20 ||
+		fmt.Sprint(d.Claim.EvidenceIDs) != fmt.Sprint([]int64{photo}) {
 		t.Fatalf("decision: %+v", d)
 	}
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(409)
@@ -111,16 +116,25 @@ func TestClaimLifecycle(t *testing.T) {
 		t.Fatalf("capped decision: %+v", d)
 	}
 
-	// Reject needs a reason; withdraw is the owner's, for pending claims.
-	e.claim(tr.aliceT, "", read).want(201).decode(&c)
+	// Reject needs a reason; withdraw is the owner's, for pending claims. Every answer
+	// carries the claim's photos, in order.
+	second := e.uploadID(tr.aliceT)
+	two := map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": day, "evidence_ids": []int64{second, photo}}
+	e.claim(tr.aliceT, "", two).want(201).decode(&c)
+	if fmt.Sprint(c.EvidenceIDs) != fmt.Sprint([]int64{photo, second}) {
+		t.Fatalf("filed: photos %v", c.EvidenceIDs)
+	}
 	e.post(fmt.Sprintf("/api/v1/claims/%d/reject", c.ID), tr.secT, map[string]string{"reason": " "}).want(422)
 	e.post(fmt.Sprintf("/api/v1/claims/%d/reject", c.ID), tr.secT, map[string]string{"reason": "照片与活动无关"}).want(200).decode(&c)
-	if c.Status != "rejected" || c.Reason == nil || *c.Reason != "照片与活动无关" {
+	if c.Status != "rejected" || c.Reason == nil || *c.Reason != "照片与活动无关" || fmt.Sprint(c.EvidenceIDs) != fmt.Sprint([]int64{photo, second}) {
 		t.Fatalf("rejected: %+v", c)
 	}
 	e.claim(tr.aliceT, "", read).want(201).decode(&c)
 	e.post(fmt.Sprintf("/api/v1/claims/%d/withdraw", c.ID), tr.bobT, nil).want(404)
-	e.post(fmt.Sprintf("/api/v1/claims/%d/withdraw", c.ID), tr.aliceT, nil).want(200)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/withdraw", c.ID), tr.aliceT, nil).want(200).decode(&got)
+	if got.Status != "withdrawn" || fmt.Sprint(got.EvidenceIDs) != fmt.Sprint([]int64{photo}) {
+		t.Fatalf("withdrawn: %+v", got)
+	}
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(409)
 
 	// Nobody decides their own claim.
