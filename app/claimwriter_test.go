@@ -76,7 +76,7 @@ FROM claims c ORDER BY c.id`).Scan(&rows).Error; err != nil {
 	}
 }
 
-// TestConcurrentSubmissionsAreEachWrittenOnce: 48 members file at once (so that the
+// TestConcurrentSubmissionsAreEachWrittenOnce: 35 members file at once (so that the
 // writer's transactions take several claims each), each twice with one key and once
 // without; every submission gets its own claim or, for the retry, the first one, and
 // the database holds exactly those, each with its photo and audit record.
