@@ -1,7 +1,9 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"slices"
 
 	"gorm.io/gorm"
 
@@ -63,7 +65,7 @@ func (w *claimWriter) commit(batch []*claimWrite) {
 		return
 	}
 	err := w.db.writeTx(ctx, func(tx *gorm.DB) error { return insertClaims(tx, batch) })
-	if err == nil || len(batch) == 1 || IsUnavailable(err) || ctx.Err() != nil {
+	if err == nil || len(batch) == 1 || (IsUnavailable(err) && !isRetryable(err)) || ctx.Err() != nil {
 		for _, cw := range batch {
 			if err != nil {
 				cw.claim.ID, cw.err = 0, err
@@ -72,7 +74,8 @@ func (w *claimWriter) commit(batch []*claimWrite) {
 		return
 	}
 	// The database refused the batch for a reason of one claim's (a photo gone meanwhile,
-	// say): each alone, so that the others are written and that one gets its own answer.
+	// say), or kept losing it to contention: each alone, so that the others are written and
+	// that one gets its own answer.
 	for _, cw := range batch {
 		one := []*claimWrite{cw}
 		if err := w.db.writeTx(ctx, func(tx *gorm.DB) error { return insertClaims(tx, one) }); err != nil {
@@ -85,10 +88,22 @@ func (w *claimWriter) commit(batch []*claimWrite) {
 // and a duplicate idempotency key fails that claim alone), then all their photos and all
 // their audit records in one statement each. It sets every claim's outcome afresh, since
 // writeTx may run it again.
+//
+// The claims go in in the order of their (member, idempotency key), so that two
+// transactions that meet on keys meet in the same order: one waits for the other instead
+// of each holding a key the other needs (a deadlock, which MySQL answers by rolling one
+// back whole).
 func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 	var evidence []models.ClaimEvidence
 	var audit []models.AuditRecord
-	for _, cw := range batch {
+	ordered := slices.Clone(batch)
+	slices.SortStableFunc(ordered, func(a, b *claimWrite) int {
+		if c := cmp.Compare(a.claim.MemberID, b.claim.MemberID); c != 0 {
+			return c
+		}
+		return cmp.Compare(keyOf(a.claim), keyOf(b.claim))
+	})
+	for _, cw := range ordered {
 		cw.claim.ID, cw.err = 0, nil
 		cw.claim.EvidenceIDs = nil
 		if err := tx.Create(&cw.claim).Error; err != nil {
@@ -119,4 +134,12 @@ func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 		}
 	}
 	return nil
+}
+
+// keyOf is a claim's idempotency key, "" for none.
+func keyOf(c models.Claim) string {
+	if c.IdempotencyKey == nil {
+		return ""
+	}
+	return *c.IdempotencyKey
 }
