@@ -14,9 +14,12 @@ import (
 type group[T grouped] struct {
 	slots, max int
 	commit     func(batch []T) // must set each item's err; group closes done after it
-	mu         sync.Mutex
-	pending    []T
-	running    int
+	// abandon lets a caller whose ctx ends leave at once even when a commit has taken its
+	// item: for reads, whose outcome nobody needs once the caller has gone.
+	abandon bool
+	mu      sync.Mutex
+	pending []T
+	running int
 }
 
 // grouped is an item of a group: a pointer to a struct that embeds ticket.
@@ -42,7 +45,8 @@ const (
 
 // do queues item and returns its outcome. If ctx ends before a commit took the item, it
 // returns ctx's error and the item is dropped; once taken, the commit's outcome for it is
-// the answer, so nobody is told "failed" about an item that then commits.
+// the answer (unless the group abandons), so nobody is told "failed" about an item that
+// then commits.
 func (g *group[T]) do(ctx context.Context, item T) error {
 	t := item.ticketOf()
 	t.deadline, _ = ctx.Deadline()
@@ -74,6 +78,9 @@ func (g *group[T]) do(ctx context.Context, item T) error {
 		return ctx.Err()
 	}
 	g.mu.Unlock()
+	if g.abandon {
+		return ctx.Err()
+	}
 	<-t.done // its commit is under way and ends by the deadline of its least patient item
 	return t.err
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"partyledger/models"
@@ -23,24 +22,19 @@ import (
 // Only a database across a network gains: on SQLite a query is a function call, and the
 // hand-off between goroutines costs more than it saves, so there each lookup is its own.
 type revReader struct {
-	read    func(ctx context.Context, ids []int64) (map[int64]revRow, error)
-	alone   bool // every lookup reads by itself, in the caller's goroutine, through one
-	one     *lazyStmt
-	mu      sync.Mutex
-	pending []*revLookup
-	running int // queries in flight (each run goroutine runs one at a time)
+	read  func(ctx context.Context, ids []int64) (map[int64]revRow, error)
+	alone bool // every lookup reads by itself, in the caller's goroutine, through one
+	one   *lazyStmt
+	q     group[*revLookup]
 }
 
-// revLookup is one request's question, and its answer once done is closed.
+// revLookup is one request's question and, once its query is done, the answer.
 type revLookup struct {
-	id       int64
-	deadline time.Time // the asking request's, zero if it has none
-	done     chan struct{}
-
+	ticket
+	id     int64
 	found  bool
 	status models.MemberStatus
 	rev    int64
-	err    error
 }
 
 const (
@@ -64,9 +58,19 @@ type revRow struct {
 
 func newRevReader(db *sql.DB, batch bool) *revReader {
 	one := &lazyStmt{db: db, query: "SELECT status, auth_rev FROM members WHERE id = ?"}
-	return &revReader{alone: !batch, one: one, read: func(ctx context.Context, ids []int64) (map[int64]revRow, error) {
+	r := batchingRevReader(func(ctx context.Context, ids []int64) (map[int64]revRow, error) {
 		return readRevs(ctx, db, one, ids)
-	}}
+	})
+	r.alone, r.one = !batch, one
+	return r
+}
+
+// batchingRevReader returns a reader that batches the lookups of concurrent callers and
+// reads them with read.
+func batchingRevReader(read func(ctx context.Context, ids []int64) (map[int64]revRow, error)) *revReader {
+	r := &revReader{read: read}
+	r.q = group[*revLookup]{slots: maxRevQueries, max: maxRevBatch, commit: r.answer, abandon: true}
+	return r
 }
 
 // get returns the status and auth_rev of member id, found false when there is no such
@@ -76,53 +80,15 @@ func (r *revReader) get(ctx context.Context, id int64) (found bool, status model
 		x, ok, err := readRev(ctx, r.one, id)
 		return ok, x.status, x.rev, err
 	}
-	l := &revLookup{id: id, done: make(chan struct{})}
-	l.deadline, _ = ctx.Deadline()
-	r.mu.Lock()
-	r.pending = append(r.pending, l)
-	start := r.running < maxRevQueries
-	if start {
-		r.running++
+	l := &revLookup{id: id}
+	if err := r.q.do(ctx, l); err != nil {
+		return false, "", 0, err
 	}
-	r.mu.Unlock()
-	if start {
-		go r.run()
-	}
-	select {
-	case <-l.done:
-		return l.found, l.status, l.rev, l.err
-	case <-ctx.Done():
-		return false, "", 0, ctx.Err()
-	}
-}
-
-// run sends queries for the waiting lookups until none are left.
-func (r *revReader) run() {
-	for {
-		r.mu.Lock()
-		batch := r.pending
-		if len(batch) > maxRevBatch {
-			batch, r.pending = batch[:maxRevBatch], append([]*revLookup(nil), batch[maxRevBatch:]...)
-		} else {
-			r.pending = nil
-		}
-		if len(batch) == 0 {
-			r.running--
-			r.mu.Unlock()
-			return
-		}
-		r.mu.Unlock()
-		r.answer(batch)
-	}
+	return l.found, l.status, l.rev, nil
 }
 
 // answer reads the members of batch in one query and answers every lookup in it.
 func (r *revReader) answer(batch []*revLookup) {
-	defer func() {
-		for _, l := range batch {
-			close(l.done)
-		}
-	}()
 	// The query lives as long as the most patient of its lookups.
 	var deadline time.Time
 	for _, l := range batch {

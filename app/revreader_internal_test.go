@@ -51,15 +51,15 @@ func (f *fakeRevs) queries() int {
 }
 
 func (r *revReader) inFlight() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.running
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	return r.q.running
 }
 
 func (r *revReader) waiting() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pending)
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	return len(r.q.pending)
 }
 
 type revAnswer struct {
@@ -78,7 +78,7 @@ func ask(r *revReader, ctx context.Context, id int64, out chan<- revAnswer) {
 // query that began before they were asked.
 func TestRevReaderBatchesOnlyLookupsAskedBeforeTheQuery(t *testing.T) {
 	f := newFakeRevs()
-	r := &revReader{read: f.read}
+	r := batchingRevReader(f.read)
 	out := make(chan revAnswer, 1000)
 	ctx := context.Background()
 	for id := int64(1); id <= maxRevQueries; id++ {
@@ -146,7 +146,7 @@ func TestRevReaderBatchesOnlyLookupsAskedBeforeTheQuery(t *testing.T) {
 // goes on for the others.
 func TestRevReaderBoundsBatchesAndDeadlines(t *testing.T) {
 	f := newFakeRevs()
-	r := &revReader{read: f.read}
+	r := batchingRevReader(f.read)
 	out := make(chan revAnswer, 2000)
 	for id := int64(1); id <= maxRevQueries; id++ {
 		go ask(r, context.Background(), id, out)
@@ -193,7 +193,7 @@ func TestRevReaderBoundsBatchesAndDeadlines(t *testing.T) {
 // lookup in it, so a database that never answers does not hold a query slot for good.
 func TestRevReaderStopsAQueryNobodyWaitsFor(t *testing.T) {
 	f := newFakeRevs()
-	r := &revReader{read: f.read}
+	r := batchingRevReader(f.read)
 	for i := 0; i < maxRevQueries; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		if _, _, _, err := r.get(ctx, int64(i+1)); !errors.Is(err, context.DeadlineExceeded) {
