@@ -183,12 +183,21 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 		return models.Org{}, models.Errorf(models.EForbidden, "only admins change the org tree")
 	}
 	var org models.Org
-	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Run as the ledger's writes are, so that a transaction the database aborts as a
+	// deadlock runs again.
+	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		before, err := getOrg(ctx, tx, id)
 		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, before.Path), errOrgNotFound); err != nil {
 			return err
 		}
 		org = before
+		// Names and paths of this subtree show in /me and decide scopes: members who
+		// depend on it must be read again. Bumped first: an entry holds its member's row
+		// (the foreign keys' shared lock) before its branch's, so the members' rows are
+		// taken before the orgs' here too, or the two would deadlock.
+		if err := bumpAuthRevUnder(tx, org.Path); err != nil {
+			return err
+		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		changes := map[string]any{"updated_at": now}
 		if p.Name != nil {
@@ -226,11 +235,6 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 				return models.InvalidField("name", "another org under this parent has that name")
 			}
 			return dbError("update org", err)
-		}
-		// Names and paths of this subtree show in /me and decide scopes: members who
-		// depend on it must be read again.
-		if err := bumpAuthRevUnder(tx, org.Path); err != nil {
-			return err
 		}
 		return writeAudit(tx, &a.ID, &org.ID, "org.updated", "org", org.ID, before, org)
 	})
