@@ -105,5 +105,17 @@ func (b *bulkLedger) write(tx *gorm.DB) error {
 	if err := tx.CreateInBatches(months, 500).Error; err != nil {
 		return fmt.Errorf("bulk member months: %w", err)
 	}
-	return nil
+	branches := make([]int64, 0, len(months))
+	for _, m := range months {
+		branches = append(branches, m.BranchID)
+	}
+	committees, err := branchCommittees(tx, branches)
+	if err != nil {
+		return err
+	}
+	ds := make([]cpDelta, 0, len(months))
+	for _, m := range months {
+		ds = append(ds, cpDelta{m.Period, committees[m.BranchID], m.Points, 1})
+	}
+	return addCommitteePoints(tx, ds)
 }

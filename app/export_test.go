@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,4 +40,14 @@ func (d *DB) WriteTogether(fns []func(tx *gorm.DB) error, deadlines []time.Time)
 		errs[i] = j.err
 	}
 	return errs
+}
+
+// MigrateDownTo undoes the migrations after version.
+func (d *DB) MigrateDownTo(ctx context.Context, version int64) error {
+	p, err := d.gooseProvider()
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
 }

@@ -74,6 +74,7 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 	root, rootPath := add(nil, "/", 0, models.KindCommittee, "示范省委")
 	rep.Root = root
 	var branches []int64
+	committeeOf := map[int64]int64{}
 	committees := (opt.Branches + 99) / 100
 	for c := 0; c < committees && len(branches) < opt.Branches; c++ {
 		cid, cpath := add(&root, rootPath, 1, models.KindCommittee, fmt.Sprintf("第%d高校党委", c+1))
@@ -82,6 +83,7 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 			for b := 0; b < 10 && len(branches) < opt.Branches; b++ {
 				bid, _ := add(&gid, gpath, 3, models.KindBranch, fmt.Sprintf(demoBranchKinds[b%3], demoOrdinals[b]))
 				branches = append(branches, bid)
+				committeeOf[bid] = cid
 			}
 		}
 		if err := orgs.flush(ctx); err != nil {
@@ -152,6 +154,7 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 	for back := opt.Months - 1; back >= 0; back-- {
 		periods = append(periods, models.Period(time.Date(local.Year(), local.Month()-time.Month(back), 1, 0, 0, 0, 0, loc).Format("2006-01")))
 	}
+	hist := map[cpDelta]int64{} // N left 0: the key
 	// Member by member, in the order of the primary key, so that InnoDB appends.
 	for m := 0; m < opt.Members; m++ {
 		for _, per := range periods {
@@ -163,6 +166,7 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 				continue
 			}
 			months.row(m+1, string(per), branchOf(m), int64(pts), int(flags))
+			hist[cpDelta{per, committeeOf[branchOf(m)], pts, 0}]++
 			rep.MemberMonths++
 			if err := months.flush(ctx); err != nil {
 				return rep, err
@@ -174,6 +178,17 @@ func Generate(ctx context.Context, db *DB, opt GenOptions, loc *time.Location, n
 	}
 	if err := months.done(ctx); err != nil {
 		return rep, err
+	}
+	// The committees' histograms of those months, added to what the entries wrote.
+	ds := make([]cpDelta, 0, len(hist))
+	for d, n := range hist {
+		d.N = n
+		ds = append(ds, d)
+	}
+	for _, st := range committeePointsSQL(db.Driver, ds) {
+		if _, err := conn.ExecContext(ctx, st.query, st.args...); err != nil {
+			return rep, fmt.Errorf("gen committee points: %w", err)
+		}
 	}
 	rep.Took = time.Since(start)
 	return rep, nil

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -86,6 +87,9 @@ type memberState struct {
 	RuleCode  string          // the rule asked about
 	RuleTotal models.Points   // the member's total under RuleCode in Period
 	FourOnes  models.FourOnes // the member's 四个一 flags in Period
+	Branch    int64           // the branch the entries are written in
+	Committee int64           // the nearest committee above Branch (0: none, or Branch is no branch)
+	Month     *models.Points  // the member's points in Branch in Period (nil: no row yet)
 }
 
 // lockMember makes tx the only writer of memberID's ledger until it ends. Every ledger
@@ -108,28 +112,67 @@ func lockMemberIn(tx *gorm.DB, memberID int64, path string, period models.Period
 	if err != nil {
 		return memberState{}, dbError("lock member", err)
 	}
-	var row struct {
-		Seq       int64
-		LastHash  string
-		Closed    int64
-		RuleTotal int64
-		FourOnes  int64
+	ids := ancestorIDs(path)
+	if len(ids) == 0 {
+		return memberState{}, fmt.Errorf("lock member: no branch in path %q", path)
 	}
-	err = tx.Raw(`SELECT mc.seq, mc.last_hash,
+	branch := ids[len(ids)-1]
+	// On MySQL the branch's org row is read with a shared lock, held to the end: an org
+	// move (which updates the rows of the subtree it moves) waits for the entries in
+	// flight below it, and they for it, so an entry counts its points under the committee
+	// the branch is in when it commits. SQLite has one writer anyway.
+	lock := ""
+	if tx.Dialector.Name() == "mysql" {
+		lock = " LOCK IN SHARE MODE"
+	}
+	for moved := false; ; moved = true {
+		var row struct {
+			Seq         int64
+			LastHash    string
+			BranchPath  string
+			BranchKind  models.OrgKind
+			Closed      int64
+			RuleTotal   int64
+			FourOnes    int64
+			CommitteeID sql.NullInt64
+			MonthPoints sql.NullInt64
+		}
+		err = tx.Raw(`SELECT mc.seq, mc.last_hash, b.path AS branch_path, b.kind AS branch_kind,
   (SELECT COUNT(*) FROM closed_periods cp WHERE cp.period = ? AND cp.reopened_at IS NULL AND cp.org_id IN ?) AS closed,
   COALESCE((SELECT rt.points FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.rule_code = ?), 0) AS rule_total,
   COALESCE((SELECT SUM(CASE rt.rule_code WHEN ? THEN 1 WHEN ? THEN 2 WHEN ? THEN 4 WHEN ? THEN 8 ELSE 0 END)
-    FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.points > 0), 0) AS four_ones
-FROM member_chains mc WHERE mc.member_id = ?`, period, ancestorIDs(path), period, ruleCode,
-		models.FourOnesRules[0], models.FourOnesRules[1], models.FourOnesRules[2], models.FourOnesRules[3], period, memberID).Scan(&row).Error
-	if err != nil {
-		return memberState{}, dbError("lock member", err)
+    FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.points > 0), 0) AS four_ones,
+  (SELECT c.id FROM orgs c WHERE c.id IN ? AND c.kind = 'committee' ORDER BY c.depth DESC LIMIT 1) AS committee_id,
+  (SELECT mm.points FROM member_months mm WHERE mm.member_id = mc.member_id AND mm.period = ? AND mm.branch_id = b.id) AS month_points
+FROM member_chains mc JOIN orgs b ON b.id = ? WHERE mc.member_id = ?`+lock, period, ids, period, ruleCode,
+			models.FourOnesRules[0], models.FourOnesRules[1], models.FourOnesRules[2], models.FourOnesRules[3], period,
+			ids, period, branch, memberID).Scan(&row).Error
+		if err != nil {
+			return memberState{}, dbError("lock member", err)
+		}
+		if row.BranchPath == "" {
+			return memberState{}, fmt.Errorf("lock member: no org %d", branch)
+		}
+		if row.BranchPath != path && !moved {
+			// The branch moved since the caller read its path: ask again about the line of
+			// orgs it is in now (closed months, the committee), which the lock now holds.
+			path, ids = row.BranchPath, ancestorIDs(row.BranchPath)
+			continue
+		}
+		if row.Closed > 0 && !anyMonth {
+			return memberState{}, models.Errorf(models.EConflict, "the month %s is closed", period)
+		}
+		st := memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, Period: period,
+			RuleCode: ruleCode, RuleTotal: models.Points(row.RuleTotal), FourOnes: models.FourOnes(row.FourOnes), Branch: branch}
+		if row.BranchKind == models.KindBranch {
+			st.Committee = row.CommitteeID.Int64
+		}
+		if row.MonthPoints.Valid {
+			p := models.Points(row.MonthPoints.Int64)
+			st.Month = &p
+		}
+		return st, nil
 	}
-	if row.Closed > 0 && !anyMonth {
-		return memberState{}, models.Errorf(models.EConflict, "the month %s is closed", period)
-	}
-	return memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, Period: period,
-		RuleCode: ruleCode, RuleTotal: models.Points(row.RuleTotal), FourOnes: models.FourOnes(row.FourOnes)}, nil
 }
 
 // capAward is what a rule awards of requested points when the member has total under it
@@ -166,6 +209,9 @@ func (d *DB) ruleVersion(tx *gorm.DB, code string, version int) (models.Rule, er
 func appendEntry(tx *gorm.DB, st *memberState, in entryInput, now time.Time) (models.Entry, error) {
 	if in.OccurredOn.Period() != st.Period || (in.Rule.Code != st.RuleCode && models.FourOnesBit(in.Rule.Code) != 0) {
 		return models.Entry{}, fmt.Errorf("append entry: the member was locked for %s %q, not %s %q", st.Period, st.RuleCode, in.OccurredOn.Period(), in.Rule.Code)
+	}
+	if in.BranchID != st.Branch {
+		return models.Entry{}, fmt.Errorf("append entry: the member was locked in branch %d, not %d", st.Branch, in.BranchID)
 	}
 	e := chainEntry(&st.Head, in, now)
 	if err := tx.Create(&e).Error; err != nil {
@@ -207,6 +253,18 @@ func appendEntry(tx *gorm.DB, st *memberState, in entryInput, now time.Time) (mo
 		DoUpdates: clause.Assignments(map[string]any{"points": gorm.Expr("points + ?", int64(e.Points)), "four_ones": flags})}).
 		Create(&models.MemberMonth{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Points: e.Points, FourOnes: flags}).Error; err != nil {
 		return e, dbError("append entry: month", err)
+	}
+	// The member moves from their old score in the committee's histogram to the new one.
+	if pts := e.Points; st.Month == nil || pts != 0 {
+		var ds []cpDelta
+		if st.Month != nil {
+			pts += *st.Month
+			ds = append(ds, cpDelta{e.Period, st.Committee, *st.Month, -1})
+		}
+		if err := addCommitteePoints(tx, append(ds, cpDelta{e.Period, st.Committee, pts, 1})); err != nil {
+			return e, err
+		}
+		st.Month = &pts
 	}
 	if flags != st.FourOnes {
 		// The flags are the member's, wherever in the month they were earned: a member who

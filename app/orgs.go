@@ -256,5 +256,52 @@ func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
 			return dbError("move org", err)
 		}
 	}
-	return nil
+	// The branches of the subtree with no committee between them and the moved org now
+	// count under the nearest committee above the new parent. Their org rows are locked
+	// now (updated above), so no entry of theirs is in flight while their rows move.
+	committee := map[int64]bool{}
+	for _, o := range sub {
+		committee[o.ID] = o.Kind == models.KindCommittee
+	}
+	var branches []int64
+	for _, o := range sub {
+		if o.Kind != models.KindBranch {
+			continue
+		}
+		inner := false
+		for _, id := range ancestorIDs(o.Path) {
+			inner = inner || committee[id]
+		}
+		if !inner {
+			branches = append(branches, o.ID)
+		}
+	}
+	if len(branches) == 0 {
+		return nil
+	}
+	above := ancestorIDs(org.Path)
+	from, err := nearestCommitteeOf(tx, above[:len(above)-1])
+	if err != nil {
+		return err
+	}
+	to, err := nearestCommitteeOf(tx, ancestorIDs(parent.Path))
+	if err != nil {
+		return err
+	}
+	return moveCommitteePoints(tx, branches, from, to)
+}
+
+// nearestCommitteeOf is the deepest committee among the orgs ids (0: none).
+func nearestCommitteeOf(tx *gorm.DB, ids []int64) (int64, error) {
+	var c []int64
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if err := tx.Model(&models.Org{}).Where("id IN ? AND kind = ?", ids, models.KindCommittee).Order("depth DESC").Limit(1).Pluck("id", &c).Error; err != nil {
+		return 0, dbError("move org", err)
+	}
+	if len(c) == 0 {
+		return 0, nil
+	}
+	return c[0], nil
 }

@@ -42,14 +42,22 @@ func setupRandom(t *testing.T, db *app.DB, loc *time.Location) (*app.Actor, []in
 	orgSvc, memSvc := app.NewOrgs(db), app.NewMembers(db, time.Hour)
 	orgs := []int64{root}
 	var members []models.Member
+	// The second general branch sits in a committee of its own, so that members rank in
+	// two committees and branches can move between them.
+	committee, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &root, Kind: models.KindCommittee, Name: "高校党委"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs = append(orgs, committee.ID)
 	for g := 0; g < 2; g++ {
-		gb, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &root, Kind: models.KindGeneralBranch, Name: fmt.Sprintf("总支%d", g)})
+		parent := []int64{root, committee.ID}[g]
+		gb, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &parent, Kind: models.KindGeneralBranch, Name: fmt.Sprintf("总支%d", g)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		orgs = append(orgs, gb.ID)
 		for b := 0; b < 3; b++ {
-			br, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &gb.ID, Kind: models.KindBranch, Name: fmt.Sprintf("支部%d", b)})
+			br, err := orgSvc.Create(ctx, sys, app.OrgInput{ParentID: &gb.ID, Kind: models.KindBranch, Name: fmt.Sprintf("支部%d%d", g, b)})
 			if err != nil {
 				t.Fatal(err)
 			}

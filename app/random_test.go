@@ -35,6 +35,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 	db := apptest.OpenDB(t)
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	sys, orgs, members, ledger, claims, acts, uploads := setupRandom(t, db, loc)
+	orgSvc := app.NewOrgs(db)
 	root := sys.Grants[0].OrgID
 	// Secretaries are the first member of each branch; actors are read as requests read them.
 	actors := map[int64]*app.Actor{}
@@ -88,7 +89,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 	for i := 0; i < ops; i++ {
 		m := members[rng.IntN(len(members))]
 		sec := secretaryOf(m, members)
-		switch op := rng.IntN(100); {
+		switch op := rng.IntN(103); {
 		case op < 35: // file a claim
 			rule := claimRules[rng.IntN(len(claimRules))]
 			in := app.ClaimInput{RuleCode: rule, OccurredOn: string(days[rng.IntN(2)]), EvidenceIDs: []int64{photoOf(m.ID)}}
@@ -155,7 +156,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 				entryIDs = append(entryIDs, r.Entry.ID)
 				counts["checkin"]++
 			}
-		default: // close or reopen last month somewhere
+		case op < 100: // close or reopen last month somewhere
 			org := orgs[rng.IntN(len(orgs))]
 			var err error
 			if rng.IntN(2) == 0 {
@@ -165,10 +166,21 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 			}
 			expected(err)
 			counts["period"]++
+		default: // move a branch to a general branch, maybe in the other committee
+			var branches, generals []models.Org
+			db.R.Where("kind = ?", models.KindBranch).Order("id").Find(&branches)
+			db.R.Where("kind = ?", models.KindGeneralBranch).Order("id").Find(&generals)
+			to := generals[rng.IntN(len(generals))].ID
+			_, err := orgSvc.Update(ctx, sys, branches[rng.IntN(len(branches))].ID, app.OrgPatch{ParentID: &to})
+			expected(err)
+			if err == nil {
+				clear(actors) // their lines of orgs changed; requests read them again
+				counts["move"]++
+			}
 		}
 	}
 	t.Logf("seed %d: %v", seed, counts)
-	if counts["claim"] < ops/10 || counts["decision"] < ops/20 || counts["checkin"] == 0 || counts["reversal"] == 0 {
+	if counts["claim"] < ops/10 || counts["decision"] < ops/20 || counts["checkin"] == 0 || counts["reversal"] == 0 || counts["move"] == 0 {
 		t.Fatalf("seed %d: the mix did too little: %v", seed, counts)
 	}
 
@@ -208,6 +220,16 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 	}
 	if rep.Entries == 0 {
 		t.Fatal("no entries")
+	}
+	// The committees' counts that the writes kept are what migration 6 counts afresh.
+	if err := db.MigrateDownTo(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Verify(ctx, db); err != nil {
+		t.Fatalf("seed %d: verify after counting the committees afresh: %v", seed, err)
 	}
 	// And a tampered row fails it.
 	db.W.Exec("UPDATE entries SET points = points + 1 WHERE id = (SELECT MIN(id) FROM entries)")

@@ -16,7 +16,8 @@ type VerifyReport struct {
 
 // Verify walks every member's entries in chain order, checking that places follow on,
 // that each entry links to the one before and that its hash matches its content; then it
-// recomputes every running total and chain head from the entries. It returns an error
+// recomputes every running total and chain head from the entries, and each committee's
+// count of members at each score from the month totals. It returns an error
 // naming the first mismatch.
 func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 	var rep VerifyReport
@@ -133,6 +134,9 @@ func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 			return rep, fmt.Errorf("member %d: no month total in branch %d, %s, the entries add up to %s", k.member, k.branch, k.period, p)
 		}
 	}
+	if err := verifyCommitteePoints(ctx, db, storedMonths); err != nil {
+		return rep, err
+	}
 	var chains []models.MemberChain
 	if err := db.R.WithContext(ctx).Find(&chains).Error; err != nil {
 		return rep, fmt.Errorf("verify: %w", err)
@@ -151,4 +155,56 @@ func Verify(ctx context.Context, db *DB) (VerifyReport, error) {
 		return rep, fmt.Errorf("member %d: has entries but no chain head", id)
 	}
 	return rep, nil
+}
+
+// verifyCommitteePoints checks every committee's histogram against the month totals
+// (checked against the entries before it): how many rows of its branches stand at each
+// score.
+func verifyCommitteePoints(ctx context.Context, db *DB, months []models.MemberMonth) error {
+	var orgs []models.Org
+	if err := db.R.WithContext(ctx).Find(&orgs).Error; err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	var branches, committees []models.Org
+	for _, o := range orgs {
+		switch o.Kind {
+		case models.KindBranch:
+			branches = append(branches, o)
+		case models.KindCommittee:
+			committees = append(committees, o)
+		}
+	}
+	committeeOf := nearestCommittees(branches, committees)
+	type key struct {
+		period    models.Period
+		committee int64
+		points    models.Points
+	}
+	want := map[key]int64{}
+	for _, m := range months {
+		if c, ok := committeeOf[m.BranchID]; ok {
+			want[key{m.Period, c, m.Points}]++
+		}
+	}
+	var stored []struct {
+		Period      models.Period
+		CommitteeID int64
+		Points      models.Points
+		Members     int64
+	}
+	if err := db.R.WithContext(ctx).Raw("SELECT period, committee_id, points, members FROM committee_points ORDER BY period, committee_id, points").
+		Scan(&stored).Error; err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	for _, s := range stored {
+		k := key{s.Period, s.CommitteeID, s.Points}
+		if want[k] != s.Members {
+			return fmt.Errorf("committee %d: %s says %d members at %s points, the month totals have %d", s.CommitteeID, s.Period, s.Members, s.Points, want[k])
+		}
+		delete(want, k)
+	}
+	for k, n := range want {
+		return fmt.Errorf("committee %d: %s has no count of members at %s points, the month totals have %d", k.committee, k.period, k.points, n)
+	}
+	return nil
 }
