@@ -73,7 +73,7 @@ func (g *Aggregates) MemberMonth(ctx context.Context, a *Actor, memberID int64, 
 	// in their own branch (zero without one). The count's row is marked "#rank" and
 	// carries the rows above in the committee and in the branch as branch_id and points.
 	q := `SELECT '' AS category, branch_id, points, four_ones FROM member_months WHERE member_id = ? AND period = ?
-UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id = ? AND period = ? GROUP BY category`
+UNION ALL SELECT category, 0, points, 0 FROM member_totals WHERE member_id = ? AND period = ?`
 	args := []any{m.ID, per, m.ID, per}
 	if committee != nil {
 		cq, cargs := committeeCount(*committee, per, m.BranchID, "COALESCE((SELECT h.points FROM member_months h WHERE h.member_id = ? AND h.period = ? AND h.branch_id = ?), 0)", m.ID, per, m.BranchID)
@@ -98,7 +98,7 @@ UNION ALL SELECT category, 0, SUM(points), 0 FROM member_totals WHERE member_id 
 		case "#rank":
 			counted = &[2]int64{x.BranchID, int64(x.Points)}
 		default:
-			sum.ByCategory[x.Category] = x.Points
+			sum.ByCategory[x.Category] += x.Points // one row a branch the member earned in
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Points > rows[j].Points })
