@@ -2,6 +2,7 @@ package app
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 
@@ -37,6 +38,43 @@ func addCommitteePoints(tx *gorm.DB, ds []cpDelta) error {
 		}
 	}
 	return nil
+}
+
+// cpLater gathers a write's deltas, to be applied when its transaction is about to
+// commit (withCounts, and txGroup for SQLite's shared transactions).
+type cpLater struct{ ds []cpDelta }
+
+type cpLaterKey struct{}
+
+// addCommitteePointsLater applies deltas when tx's transaction is about to commit, if it
+// is run by collectCounts; otherwise now.
+func addCommitteePointsLater(tx *gorm.DB, ds []cpDelta) error {
+	if later, ok := tx.Statement.Context.Value(cpLaterKey{}).(*cpLater); ok {
+		later.ds = append(later.ds, ds...)
+		return nil
+	}
+	return addCommitteePoints(tx, ds)
+}
+
+// collectCounts runs fn in tx and returns the deltas it left for the commit.
+func collectCounts(tx *gorm.DB, fn func(tx *gorm.DB) error) ([]cpDelta, error) {
+	later := &cpLater{}
+	err := fn(tx.WithContext(context.WithValue(tx.Statement.Context, cpLaterKey{}, later)))
+	return later.ds, err
+}
+
+// withCounts is fn, then the deltas it left. The committees' score counts are hot rows
+// (every entry of a committee moves a member between two of them), so a write's moves
+// are made last, just before its commit: their locks are held for one statement and the
+// commit.
+func withCounts(fn func(tx *gorm.DB) error) func(tx *gorm.DB) error {
+	return func(tx *gorm.DB) error {
+		ds, err := collectCounts(tx, fn)
+		if err != nil {
+			return err
+		}
+		return addCommitteePoints(tx, ds)
+	}
 }
 
 type statement struct {

@@ -51,7 +51,7 @@ func (d *DB) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		return d.txg.do(ctx, fn)
 	}
 	for attempt := 1; ; attempt++ {
-		err := d.W.WithContext(ctx).Transaction(fn)
+		err := d.W.WithContext(ctx).Transaction(withCounts(fn))
 		if err == nil || attempt == 3 || !isRetryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func appendEntry(tx *gorm.DB, st *memberState, in entryInput, now time.Time) (mo
 			pts += *st.Month
 			ds = append(ds, cpDelta{e.Period, st.Committee, *st.Month, -1})
 		}
-		if err := addCommitteePoints(tx, append(ds, cpDelta{e.Period, st.Committee, pts, 1})); err != nil {
+		if err := addCommitteePointsLater(tx, append(ds, cpDelta{e.Period, st.Committee, pts, 1})); err != nil {
 			return e, err
 		}
 		st.Month = &pts

@@ -47,28 +47,34 @@ func (g *txGroup) commit(batch []*txJob) {
 	batch, ctx, cancel := live(batch)
 	defer cancel()
 	if len(batch) == 1 {
-		batch[0].err = g.db.W.WithContext(ctx).Transaction(batch[0].run)
+		batch[0].err = g.db.W.WithContext(ctx).Transaction(withCounts(batch[0].run))
 		return
 	}
 	if len(batch) == 0 {
 		return
 	}
 	err := g.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The committees' score counts moved by the writes that stand, in one statement
+		// at the end: members of one activity mostly move between the same few.
+		var counts []cpDelta
 		for i, j := range batch {
 			sp := "w" + strconv.Itoa(i)
 			if err := tx.SavePoint(sp).Error; err != nil {
 				return err
 			}
-			if j.err = j.run(tx); j.err != nil {
+			var ds []cpDelta
+			if ds, j.err = collectCounts(tx, j.run); j.err != nil {
 				if err := tx.RollbackTo(sp).Error; err != nil {
 					return err
 				}
+			} else {
+				counts = append(counts, ds...)
 			}
 			if err := tx.Exec("RELEASE SAVEPOINT " + sp).Error; err != nil {
 				return err
 			}
 		}
-		return nil
+		return addCommitteePoints(tx, counts)
 	})
 	if err == nil {
 		return
@@ -80,7 +86,7 @@ func (g *txGroup) commit(batch []*txJob) {
 		return
 	}
 	for _, j := range batch {
-		j.err = g.db.W.WithContext(ctx).Transaction(j.run)
+		j.err = g.db.W.WithContext(ctx).Transaction(withCounts(j.run))
 	}
 }
 
