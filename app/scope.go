@@ -95,6 +95,45 @@ func (s scope) placeCounts(ctx context.Context, db *gorm.DB, period models.Perio
 	if len(places) == 0 {
 		return above, before, nil
 	}
+	if s.Org.Kind == models.KindCommittee {
+		// A place that asks for its ties is a page's first row, mostly near the top,
+		// where counting the few rows above it is cheaper than summing every committee's
+		// counts; a caller's own place may be anywhere, and is summed.
+		var tied, own []place
+		var tiedAt, ownAt []int
+		for i, p := range places {
+			if p.Ties {
+				tied, tiedAt = append(tied, p), append(tiedAt, i)
+			} else {
+				own, ownAt = append(own, p), append(ownAt, i)
+			}
+		}
+		if len(own) > 0 {
+			a, b, err := s.committeePlaceCounts(ctx, db, period, own)
+			if err != nil {
+				return nil, nil, err
+			}
+			for k, i := range ownAt {
+				above[i], before[i] = a[k], b[k]
+			}
+		}
+		if len(tied) > 0 {
+			a, b, err := s.countPlaces(ctx, db, period, tied)
+			if err != nil {
+				return nil, nil, err
+			}
+			for k, i := range tiedAt {
+				above[i], before[i] = a[k], b[k]
+			}
+		}
+		return above, before, nil
+	}
+	return s.countPlaces(ctx, db, period, places)
+}
+
+// countPlaces is placeCounts by counting the scope's rows at or above the lowest place.
+func (s scope) countPlaces(ctx context.Context, db *gorm.DB, period models.Period, places []place) (above, before []int64, err error) {
+	above, before = make([]int64, len(places)), make([]int64, len(places))
 	from := "member_months mm"
 	if s.needsMembers() {
 		from += " JOIN members m ON m.id = mm.member_id"
@@ -130,6 +169,51 @@ func (s scope) placeCounts(ctx context.Context, db *gorm.DB, period models.Perio
 	for i := range places {
 		above[i], before[i] = counts[2*i].Int64, counts[2*i+1].Int64
 	}
+	return above, before, s.addNoRows(ctx, db, period, places, above, before)
+}
+
+// committeePlaceCounts is placeCounts for a committee's scope (the province's too): the
+// rows above each place are summed from the counts per score of the committees inside it
+// (committee_points), a few dozen rows each, where counting them read every row above,
+// up to the whole province's month. The province's scope also holds the rows of staff:
+// members placed at a committee itself (the bootstrap admin; members are otherwise placed
+// at branches only), which the counts leave out. Those are counted, one index range per
+// committee. It answers places that do not ask for their ties.
+func (s scope) committeePlaceCounts(ctx context.Context, db *gorm.DB, period models.Period, places []place) (above, before []int64, err error) {
+	cond, cargs := subtree("c.path", s.Org.Path)
+	if s.Org.ParentID == nil {
+		cond, cargs = "1 = 1", nil // as the rows: the root's scope is every branch
+	}
+	var cols []string
+	var args []any
+	for i, p := range places {
+		col := `(SELECT COALESCE(SUM(cp.members), 0) FROM orgs c CROSS JOIN committee_points cp ON cp.period = ? AND cp.committee_id = c.id AND cp.points > ?
+  WHERE c.kind = 'committee' AND ` + cond + `)`
+		args = append(append(args, period, p.Points), cargs...)
+		if s.Org.ParentID == nil {
+			col += ` + (SELECT COUNT(*) FROM orgs o CROSS JOIN member_months mm ON mm.period = ? AND mm.branch_id = o.id AND mm.points > ? WHERE o.kind = 'committee')`
+			args = append(args, period, p.Points)
+		}
+		cols = append(cols, col+fmt.Sprintf(" AS a%d", i), fmt.Sprintf("0 AS b%d", i))
+	}
+	counts := make([]sql.NullInt64, 2*len(places))
+	dst := make([]any, len(counts))
+	for i := range counts {
+		dst[i] = &counts[i]
+	}
+	if err := db.WithContext(ctx).Raw("SELECT "+strings.Join(cols, ", "), args...).Row().Scan(dst...); err != nil {
+		return nil, nil, dbError("rank", err)
+	}
+	above, before = make([]int64, len(places)), make([]int64, len(places))
+	for i := range places {
+		above[i], before[i] = counts[2*i].Int64, counts[2*i+1].Int64
+	}
+	return above, before, s.addNoRows(ctx, db, period, places, above, before)
+}
+
+// addNoRows adds to the places' counts the scope's members with no row where they change
+// an answer: all of them above a place below zero, and those before a place tied at zero.
+func (s scope) addNoRows(ctx context.Context, db *gorm.DB, period models.Period, places []place, above, before []int64) error {
 	for i, p := range places {
 		var cond []string
 		var cargs []any
@@ -143,7 +227,7 @@ func (s scope) placeCounts(ctx context.Context, db *gorm.DB, period models.Perio
 		where, args := s.noRowWhere(period, cond, cargs...)
 		var n int64
 		if err := db.WithContext(ctx).Raw("SELECT COUNT(*) FROM members m WHERE "+where, args...).Scan(&n).Error; err != nil {
-			return nil, nil, dbError("rank", err)
+			return dbError("rank", err)
 		}
 		if p.Points < 0 {
 			above[i] += n
@@ -151,7 +235,7 @@ func (s scope) placeCounts(ctx context.Context, db *gorm.DB, period models.Perio
 			before[i] += n
 		}
 	}
-	return above, before, nil
+	return nil
 }
 
 // rank is the competition rank in the scope of a row with points.

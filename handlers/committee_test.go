@@ -65,6 +65,19 @@ func TestCommitteeRanksFollowEntriesAndOrgMoves(t *testing.T) {
 		}
 	}
 
+	// The bootstrap admin, staff placed at the root committee itself, earns points too:
+	// their row is on the province's board, and in no committee's count.
+	var admin struct {
+		ID int64 `json:"id"`
+	}
+	e.get("/api/v1/me", e.adminT).want(200).decode(&admin)
+	var second models.Member // nobody records points for themself: a second admin does
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "ADM2", "name": "组织员", "branch_id": b3}).want(201).decode(&second)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", second.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": e.rootID}}).want(200)
+	branchOf[second.ID] = b3
+	e.post("/api/v1/entries", e.tokenFor(second.ID), map[string]any{"member_id": admin.ID, "rule_code": "adjust.bonus", "points": 6, "reason": "测试", "occurred_on": days[0]}).want(201)
+	staff := map[models.Period]models.Points{models.Period(days[0][:7]): 60}
+
 	// The test's own account: the nearest committee above a branch, and whether an org
 	// is inside another.
 	inside := func(o, anc int64) bool {
@@ -95,6 +108,23 @@ func TestCommitteeRanksFollowEntriesAndOrgMoves(t *testing.T) {
 					}
 					if pts[per][other] > mine && inside(ob, c) {
 						wantCommittee++
+					}
+				}
+				// Their own row on the boards of their committee and of the province.
+				wantProvince := wantCommittee
+				for other, ob := range branchOf {
+					if pts[per][other] > mine && !inside(ob, c) {
+						wantProvince++
+					}
+				}
+				if staff[per] > mine {
+					wantProvince++
+				}
+				for org, want := range map[int64]int64{c: wantCommittee, e.rootID: wantProvince} {
+					var b memberBoardResp
+					e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s&limit=1", org, per), e.tokenFor(who)).want(200).decode(&b)
+					if b.Me == nil || b.Me.Rank != want || b.Me.Points != mine {
+						t.Fatalf("%s, %s: member %d's own row on org %d's board is %+v, want rank %d with %s", stage, per, who, org, b.Me, want, mine)
 					}
 				}
 				// Once as the member (their own line of orgs is known), once as an admin.
