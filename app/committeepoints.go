@@ -19,6 +19,16 @@ import (
 // committee). Every change of a member_months row's points moves one member from one
 // row to another in the same transaction.
 
+// committeeAbove is a scalar subquery: the members of the committee's month above points
+// (an SQL expression with its own arguments), summed from the counts of the committees
+// in its subtree (usually itself alone).
+func committeeAbove(committee models.Org, per models.Period, pointsExpr string, pointsArgs ...any) (string, []any) {
+	cond, cargs := subtree("c.path", committee.Path)
+	q := `(SELECT COALESCE(SUM(cp.members), 0) FROM orgs c CROSS JOIN committee_points cp ON cp.period = ? AND cp.committee_id = c.id AND cp.points > ` + pointsExpr + `
+  WHERE c.kind = 'committee' AND ` + cond + `)`
+	return q, append(append([]any{per}, pointsArgs...), cargs...)
+}
+
 // cpDelta moves n members (n < 0: away) to or from committee's score in period.
 type cpDelta struct {
 	Period    models.Period

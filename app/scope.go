@@ -99,30 +99,26 @@ func (s scope) placeCounts(ctx context.Context, db *gorm.DB, period models.Perio
 		// A place that asks for its ties is a page's first row, mostly near the top,
 		// where counting the few rows above it is cheaper than summing every committee's
 		// counts; a caller's own place may be anywhere, and is summed.
-		var tied, own []place
-		var tiedAt, ownAt []int
-		for i, p := range places {
-			if p.Ties {
-				tied, tiedAt = append(tied, p), append(tiedAt, i)
-			} else {
-				own, ownAt = append(own, p), append(ownAt, i)
+		for _, summed := range []bool{true, false} {
+			var part []place
+			var at []int
+			for i, p := range places {
+				if p.Ties != summed {
+					part, at = append(part, p), append(at, i)
+				}
 			}
-		}
-		if len(own) > 0 {
-			a, b, err := s.committeePlaceCounts(ctx, db, period, own)
+			if len(part) == 0 {
+				continue
+			}
+			count := s.countPlaces
+			if summed {
+				count = s.committeePlaceCounts
+			}
+			a, b, err := count(ctx, db, period, part)
 			if err != nil {
 				return nil, nil, err
 			}
-			for k, i := range ownAt {
-				above[i], before[i] = a[k], b[k]
-			}
-		}
-		if len(tied) > 0 {
-			a, b, err := s.countPlaces(ctx, db, period, tied)
-			if err != nil {
-				return nil, nil, err
-			}
-			for k, i := range tiedAt {
+			for k, i := range at {
 				above[i], before[i] = a[k], b[k]
 			}
 		}
@@ -180,23 +176,18 @@ func (s scope) countPlaces(ctx context.Context, db *gorm.DB, period models.Perio
 // at branches only), which the counts leave out. Those are counted, one index range per
 // committee. It answers places that do not ask for their ties.
 func (s scope) committeePlaceCounts(ctx context.Context, db *gorm.DB, period models.Period, places []place) (above, before []int64, err error) {
-	cond, cargs := subtree("c.path", s.Org.Path)
-	if s.Org.ParentID == nil {
-		cond, cargs = "1 = 1", nil // as the rows: the root's scope is every branch
-	}
 	var cols []string
 	var args []any
 	for i, p := range places {
-		col := `(SELECT COALESCE(SUM(cp.members), 0) FROM orgs c CROSS JOIN committee_points cp ON cp.period = ? AND cp.committee_id = c.id AND cp.points > ?
-  WHERE c.kind = 'committee' AND ` + cond + `)`
-		args = append(append(args, period, p.Points), cargs...)
+		col, cargs := committeeAbove(s.Org, period, "?", p.Points)
+		args = append(args, cargs...)
 		if s.Org.ParentID == nil {
 			col += ` + (SELECT COUNT(*) FROM orgs o CROSS JOIN member_months mm ON mm.period = ? AND mm.branch_id = o.id AND mm.points > ? WHERE o.kind = 'committee')`
 			args = append(args, period, p.Points)
 		}
-		cols = append(cols, col+fmt.Sprintf(" AS a%d", i), fmt.Sprintf("0 AS b%d", i))
+		cols = append(cols, col+fmt.Sprintf(" AS a%d", i))
 	}
-	counts := make([]sql.NullInt64, 2*len(places))
+	counts := make([]sql.NullInt64, len(places))
 	dst := make([]any, len(counts))
 	for i := range counts {
 		dst[i] = &counts[i]
@@ -206,7 +197,7 @@ func (s scope) committeePlaceCounts(ctx context.Context, db *gorm.DB, period mod
 	}
 	above, before = make([]int64, len(places)), make([]int64, len(places))
 	for i := range places {
-		above[i], before[i] = counts[2*i].Int64, counts[2*i+1].Int64
+		above[i] = counts[i].Int64
 	}
 	return above, before, s.addNoRows(ctx, db, period, places, above, before)
 }
