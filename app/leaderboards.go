@@ -217,16 +217,13 @@ func (g *Aggregates) MemberBoard(ctx context.Context, a *Actor, orgID int64, per
 }
 
 // smallBoard is MemberBoard for a branch or a group in one: its whole month (tens of
-// members) comes in one round trip, the rows and the members with none, and is ranked
-// here. The larger scopes read a page and count places in the database instead
-// (s.page, s.placeCounts), since their month may hold a million rows.
+// members) is read at once and ranked here. The larger scopes read a page and count places
+// in the database instead (s.page, s.placeCounts), since their month may hold a million
+// rows.
 func (g *Aggregates) smallBoard(ctx context.Context, a *Actor, s scope, per models.Period, cur *memberCursor, limit int) (MemberBoard, error) {
-	where, args := s.rowsWhere(per, nil)
-	zwhere, zargs := s.noRowWhere(per, nil)
-	var rows []MemberRow
-	if err := g.db.R.WithContext(ctx).Raw(`SELECT mm.member_id, m.name, mm.branch_id, mm.points FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE `+where+`
-UNION ALL SELECT m.id, m.name, m.branch_id, 0 FROM members m WHERE `+zwhere, append(args, zargs...)...).Scan(&rows).Error; err != nil {
-		return MemberBoard{}, dbError("leaderboard", err)
+	rows, err := g.branchMonth(ctx, s, per)
+	if err != nil {
+		return MemberBoard{}, err
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].Points != rows[j].Points {
@@ -254,6 +251,77 @@ UNION ALL SELECT m.id, m.name, m.branch_id, 0 FROM members m WHERE `+zwhere, app
 		board.NextCursor = &c
 	}
 	return board, nil
+}
+
+// branchMonth reads the leaderboard rows of a branch, or of a group in one, for period:
+// the member_months rows of the branch, and its active members now who have none, at zero
+// (as noRowWhere selects them). Both come in one statement, so from one snapshot, as two
+// index ranges: the branch's rows of the month, and its members with their names
+// (idx_members_branch holds them), rather than a lookup per member. Only members who earned
+// points here and have since moved to another branch need their names read by id.
+func (g *Aggregates) branchMonth(ctx context.Context, s scope, per models.Period) ([]MemberRow, error) {
+	branch, group := s.Org.ID, (*int64)(nil)
+	if s.Org.Kind == models.KindGroup {
+		branch, group = *s.Org.ParentID, &s.Org.ID
+	}
+	var read []struct {
+		MemberID int64
+		Name     string
+		Status   models.MemberStatus
+		GroupID  *int64
+		Points   models.Points
+		HasRow   bool
+	}
+	db := g.db.R.WithContext(ctx)
+	if err := db.Raw(`SELECT mm.member_id, '' AS name, '' AS status, NULL AS group_id, mm.points, 1 AS has_row FROM member_months mm WHERE mm.period = ? AND mm.branch_id = ?
+UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m.branch_id = ?`, per, branch, branch).Scan(&read).Error; err != nil {
+		return nil, dbError("leaderboard", err)
+	}
+	type member struct {
+		name  string
+		group *int64
+	}
+	known := map[int64]member{} // the branch's members now, then those who moved away
+	earned := map[int64]bool{}
+	var away []int64
+	for _, r := range read {
+		if r.HasRow {
+			earned[r.MemberID] = true
+		} else {
+			known[r.MemberID] = member{r.Name, r.GroupID}
+		}
+	}
+	for _, r := range read {
+		if _, ok := known[r.MemberID]; r.HasRow && !ok {
+			away = append(away, r.MemberID)
+		}
+	}
+	if len(away) > 0 {
+		var moved []struct {
+			ID      int64
+			Name    string
+			GroupID *int64
+		}
+		if err := db.Raw("SELECT id, name, group_id FROM members WHERE id IN ?", away).Scan(&moved).Error; err != nil {
+			return nil, dbError("leaderboard", err)
+		}
+		for _, m := range moved {
+			known[m.ID] = member{m.Name, m.GroupID}
+		}
+	}
+	inGroup := func(m member) bool { return group == nil || (m.group != nil && *m.group == *group) }
+	rows := make([]MemberRow, 0, len(read))
+	for _, r := range read {
+		m, ok := known[r.MemberID]
+		switch {
+		case !ok || !inGroup(m):
+		case r.HasRow:
+			rows = append(rows, MemberRow{MemberID: r.MemberID, Name: m.name, BranchID: branch, Points: r.Points})
+		case r.Status == models.StatusActive && !earned[r.MemberID]:
+			rows = append(rows, MemberRow{MemberID: r.MemberID, Name: m.name, BranchID: branch})
+		}
+	}
+	return rows, nil
 }
 
 // page reads up to n rows after cur: member_months rows merged with the members who have

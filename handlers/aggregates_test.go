@@ -18,13 +18,14 @@ type pointsModel struct {
 	pts      map[models.Period]map[[2]int64]models.Points // (member, branch where earned)
 	flags    map[models.Period]map[int64]models.FourOnes
 	cats     map[models.Period]map[int64]map[string]models.Points
-	branchOf map[int64]int64 // members now, all active
+	branchOf map[int64]int64 // members now
 	groupOf  map[int64]int64
+	inactive map[int64]bool
 }
 
 func newPointsModel() *pointsModel {
 	return &pointsModel{pts: map[models.Period]map[[2]int64]models.Points{}, flags: map[models.Period]map[int64]models.FourOnes{},
-		cats: map[models.Period]map[int64]map[string]models.Points{}, branchOf: map[int64]int64{}, groupOf: map[int64]int64{}}
+		cats: map[models.Period]map[int64]map[string]models.Points{}, branchOf: map[int64]int64{}, groupOf: map[int64]int64{}, inactive: map[int64]bool{}}
 }
 
 func (m *pointsModel) earn(per models.Period, member int64, category string, p models.Points) {
@@ -44,7 +45,7 @@ type modelRow struct {
 }
 
 // board ranks the rows of the branches in scope (and of the group, if one is given):
-// what members earned there, and zero for members now there who earned nothing there.
+// what members earned there, and zero for active members now there who earned nothing there.
 func (m *pointsModel) board(per models.Period, branches map[int64]bool, group int64) []modelRow {
 	var rows []modelRow
 	seen := map[[2]int64]bool{}
@@ -55,7 +56,7 @@ func (m *pointsModel) board(per models.Period, branches map[int64]bool, group in
 		}
 	}
 	for mem, b := range m.branchOf {
-		if branches[b] && (group == 0 || m.groupOf[mem] == group) && !seen[[2]int64{mem, b}] {
+		if branches[b] && (group == 0 || m.groupOf[mem] == group) && !seen[[2]int64{mem, b}] && !m.inactive[mem] {
 			rows = append(rows, modelRow{member: mem, branch: b})
 		}
 	}
@@ -132,7 +133,9 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	frank := member("F001", "孙芳", tr.b1, &tr.g1)
 	erin := member("E001", "周爱玲", tr.b2, nil)
 	gina := member("G001", "吴静", tr.b3, nil)
-	for id, b := range map[int64]int64{tr.alice: tr.b1, tr.sec: tr.b1, dave: tr.b1, frank: tr.b1, tr.bob: tr.b2, erin: tr.b2, tr.carol: tr.b3, tr.lead: tr.b3, gina: tr.b3} {
+	hank := member("H001", "郑浩", tr.b2, nil)   // leaves after earning this month
+	ivy := member("I001", "冯怡", tr.b1, &tr.g1) // leaves having earned nothing
+	for id, b := range map[int64]int64{tr.alice: tr.b1, tr.sec: tr.b1, dave: tr.b1, frank: tr.b1, tr.bob: tr.b2, erin: tr.b2, tr.carol: tr.b3, tr.lead: tr.b3, gina: tr.b3, hank: tr.b2, ivy: tr.b1} {
 		m.branchOf[id] = b
 	}
 	m.groupOf[tr.alice], m.groupOf[frank] = tr.g1, tr.g1
@@ -174,6 +177,12 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	manual(erin, 4, 0)      // 4, a tie across branches with bob's b2 row
 	manual(tr.carol, -1, 0) // below everyone who earned nothing
 	manual(tr.alice, 1, 2)  // two months back
+	manual(hank, 3, 0)
+	// Members who leave keep the points they earned, and stop ranking at zero.
+	for _, who := range []int64{hank, ivy} {
+		e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", who), e.adminT, map[string]any{"status": "inactive"}).want(200)
+		m.inactive[who] = true
+	}
 	// Bob moves to b1 in the middle of the month: what he earns now counts there.
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"branch_id": tr.b1}).want(200)
 	m.branchOf[tr.bob] = tr.b1
@@ -234,7 +243,7 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 		}
 	}
 	// An empty month: everyone ties at zero.
-	if got, _ := e.walkBoard(tr.leadT, e.rootID, Q, 100); len(got) != len(m.branchOf) || got[0].rank != 1 || got[len(got)-1].rank != 1 {
+	if got, _ := e.walkBoard(tr.leadT, e.rootID, Q, 100); len(got) != len(m.branchOf)-len(m.inactive) || got[0].rank != 1 || got[len(got)-1].rank != 1 {
 		t.Fatalf("empty month: %v", got)
 	}
 
@@ -267,13 +276,14 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	}
 	figs := map[int64]*bfig{tr.b1: {id: tr.b1}, tr.b2: {id: tr.b2}, tr.b3: {id: tr.b3}}
 	for mem, b := range m.branchOf {
-		figs[b].members++
-		_ = mem
+		if !m.inactive[mem] {
+			figs[b].members++
+		}
 	}
 	for k, p := range m.pts[P] {
 		f := figs[k[1]]
 		f.total += p
-		if m.branchOf[k[0]] != k[1] {
+		if m.branchOf[k[0]] != k[1] || m.inactive[k[0]] {
 			f.members++ // earned here, has left since
 		}
 		if p > 0 {
