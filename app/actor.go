@@ -139,6 +139,53 @@ func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, er
 	if !found || status != models.StatusActive {
 		return nil, errNoAccount
 	}
+	return l.at(ctx, memberID, rev)
+}
+
+// Speculate is LoadActor in two halves, for reads with no side effects. It returns the
+// cached copy of memberID's actor at once, and starts the check LoadActor makes (status
+// and auth_rev) beside the caller's own work. confirm waits for that check and returns
+// the actor as it is now: the very same pointer when the copy is current, so the work
+// done with it stands; any other actor means it must be done again, and an error means
+// the request fails as LoadActor would have failed it. ok is false when no copy is
+// cached; call LoadActor then. confirm must be called exactly once.
+func (l *actorLoader) Speculate(ctx context.Context, memberID int64) (a *Actor, confirm func() (*Actor, error), ok bool) {
+	l.mu.RLock()
+	c, ok := l.cache[memberID]
+	l.mu.RUnlock()
+	if !ok {
+		return nil, nil, false
+	}
+	type check struct {
+		found  bool
+		status models.MemberStatus
+		rev    int64
+		err    error
+	}
+	done := make(chan check, 1)
+	go func() {
+		var x check
+		x.found, x.status, x.rev, x.err = l.revs.get(ctx, memberID)
+		done <- x
+	}()
+	return c.actor, func() (*Actor, error) {
+		x := <-done
+		if x.err != nil {
+			return nil, dbError("load actor", x.err)
+		}
+		if !x.found || x.status != models.StatusActive {
+			return nil, errNoAccount
+		}
+		if x.rev == c.rev {
+			return c.actor, nil
+		}
+		return l.at(ctx, memberID, x.rev)
+	}, true
+}
+
+// at returns memberID's actor at auth_rev rev: the cached copy when it is that one, else
+// read now (and cached).
+func (l *actorLoader) at(ctx context.Context, memberID, rev int64) (*Actor, error) {
 	l.mu.RLock()
 	c, ok := l.cache[memberID]
 	l.mu.RUnlock()

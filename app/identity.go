@@ -58,6 +58,12 @@ func (s *Identity) Actor(ctx context.Context, memberID int64) (*Actor, error) {
 	return s.actors.LoadActor(ctx, memberID)
 }
 
+// SpeculativeActor returns the cached copy of the caller, if there is one, for a read with
+// no side effects to start on while the copy is checked (see actorLoader.Speculate).
+func (s *Identity) SpeculativeActor(ctx context.Context, memberID int64) (a *Actor, confirm func() (*Actor, error), ok bool) {
+	return s.actors.Speculate(ctx, memberID)
+}
+
 // Tokens returns the token service.
 func (s *Identity) Tokens() *Tokens { return s.tokens }
 

@@ -23,6 +23,9 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// speculative counts the reads that ran beside their caller's lookup (authRead), by
+	// whether the answer was kept or the caller had changed and the read was done again.
+	speculative *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
@@ -32,8 +35,10 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "http_request_duration_seconds", Help: "HTTP request latency by method and route template.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"method", "route"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "http_requests_in_flight", Help: "HTTP requests being served."}),
+		speculative: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ledger_speculative_reads_total",
+			Help: "Reads run beside their caller's lookup, by outcome: kept, or redone because the caller's roles or status had changed."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.speculative, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -178,15 +183,8 @@ func clientIP(c *fiber.Ctx) string {
 // auth requires a valid access token of an active member and puts the caller, with
 // roles read from the database just now, into the request.
 func (s *Server) auth(c *fiber.Ctx) error {
-	h := c.Get(fiber.HeaderAuthorization)
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="partyledger"`)
-		return models.Errorf(models.EUnauthorized, "send an access token: Authorization: Bearer <token>")
-	}
-	id, err := s.Identity.Tokens().ParseAccess(strings.TrimSpace(token))
+	id, err := s.bearer(c)
 	if err != nil {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="partyledger", error="invalid_token"`)
 		return err
 	}
 	a, err := s.Identity.Actor(c.UserContext(), id)
@@ -195,6 +193,60 @@ func (s *Server) auth(c *fiber.Ctx) error {
 	}
 	c.Locals(keyActor, a)
 	return c.Next()
+}
+
+// bearer returns the member id of the request's access token.
+func (s *Server) bearer(c *fiber.Ctx) (int64, error) {
+	h := c.Get(fiber.HeaderAuthorization)
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="partyledger"`)
+		return 0, models.Errorf(models.EUnauthorized, "send an access token: Authorization: Bearer <token>")
+	}
+	id, err := s.Identity.Tokens().ParseAccess(strings.TrimSpace(token))
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="partyledger", error="invalid_token"`)
+		return 0, err
+	}
+	return id, nil
+}
+
+// authRead is auth for a read with no side effects whose answer is a JSON body: it saves
+// the caller's lookup its own round trip. When the caller's roles are cached, h runs with
+// them while the lookup auth makes (status and auth_rev) is in flight. h's answer is kept
+// only if the lookup finds the cached roles current; otherwise it is dropped, and h runs
+// again with the caller as they are now (or the request fails as auth would fail it).
+// Nothing is sent before the lookup is done, so every answer is one auth would give.
+func (s *Server) authRead(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := s.bearer(c)
+		if err != nil {
+			return err
+		}
+		a, confirm, ok := s.Identity.SpeculativeActor(c.UserContext(), id)
+		if !ok {
+			if a, err = s.Identity.Actor(c.UserContext(), id); err != nil {
+				return err
+			}
+			c.Locals(keyActor, a)
+			return h(c)
+		}
+		c.Locals(keyActor, a)
+		err = h(c)
+		now, cerr := confirm()
+		if cerr == nil && now == a {
+			s.metrics.speculative.WithLabelValues("kept").Inc()
+			return err
+		}
+		s.metrics.speculative.WithLabelValues("redone").Inc()
+		c.Response().ResetBody()
+		c.Status(fiber.StatusOK)
+		if cerr != nil {
+			return cerr
+		}
+		c.Locals(keyActor, now)
+		return h(c)
+	}
 }
 
 func actor(c *fiber.Ctx) *app.Actor {

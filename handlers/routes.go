@@ -64,10 +64,10 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/activities/:id/checkin", s.auth, byIDWithBody(fiber.StatusCreated, s.Activities.Checkin))
 	f.Get(v1+"/activities/:id/attendance", s.auth, s.attendance)
 
-	f.Get(v1+"/members/:id/summary", s.auth, s.memberSummary)
-	f.Get(v1+"/branches/:id/summary", s.auth, s.branchSummary)
-	f.Get(v1+"/leaderboards/members", s.auth, s.memberBoard)
-	f.Get(v1+"/leaderboards/branches", s.auth, s.branchBoard)
+	f.Get(v1+"/members/:id/summary", s.authRead(s.memberSummary))
+	f.Get(v1+"/branches/:id/summary", s.authRead(s.branchSummary))
+	f.Get(v1+"/leaderboards/members", s.authRead(s.memberBoard))
+	f.Get(v1+"/leaderboards/branches", s.authRead(s.branchBoard))
 
 	f.Get(v1+"/reports/monthly", s.bulk, s.auth, s.report)
 
