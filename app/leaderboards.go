@@ -1,10 +1,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,11 +228,8 @@ func (g *Aggregates) smallBoard(ctx context.Context, a *Actor, s scope, per mode
 	if err != nil {
 		return MemberBoard{}, err
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Points != rows[j].Points {
-			return rows[i].Points > rows[j].Points
-		}
-		return rows[i].MemberID > rows[j].MemberID
+	slices.SortFunc(rows, func(a, b MemberRow) int {
+		return cmp.Or(cmp.Compare(b.Points, a.Points), cmp.Compare(b.MemberID, a.MemberID))
 	})
 	board := MemberBoard{Items: []MemberRow{}}
 	for i := range rows {
@@ -258,70 +258,103 @@ func (g *Aggregates) smallBoard(ctx context.Context, a *Actor, s scope, per mode
 // (as noRowWhere selects them). Both come in one statement, so from one snapshot, as two
 // index ranges: the branch's rows of the month, and its members with their names
 // (idx_members_branch holds them), rather than a lookup per member. Only members who earned
-// points here and have since moved to another branch need their names read by id.
+// points here and have since moved to another branch need their names read by id. The
+// rows are scanned by hand, without maps: this is the read members make most often, and
+// what it allocates sets how often the collector runs.
 func (g *Aggregates) branchMonth(ctx context.Context, s scope, per models.Period) ([]MemberRow, error) {
-	branch, group := s.Org.ID, (*int64)(nil)
+	branch, group := s.Org.ID, int64(0)
 	if s.Org.Kind == models.KindGroup {
-		branch, group = *s.Org.ParentID, &s.Org.ID
-	}
-	var read []struct {
-		MemberID int64
-		Name     string
-		Status   models.MemberStatus
-		GroupID  *int64
-		Points   models.Points
-		HasRow   bool
-	}
-	db := g.db.R.WithContext(ctx)
-	if err := db.Raw(`SELECT mm.member_id, '' AS name, '' AS status, NULL AS group_id, mm.points, 1 AS has_row FROM member_months mm WHERE mm.period = ? AND mm.branch_id = ?
-UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m.branch_id = ?`, per, branch, branch).Scan(&read).Error; err != nil {
-		return nil, dbError("leaderboard", err)
+		branch, group = *s.Org.ParentID, s.Org.ID
 	}
 	type member struct {
-		name  string
-		group *int64
+		id, group int64 // group 0: none
+		name      string
+		active    bool
 	}
-	known := map[int64]member{} // the branch's members now, then those who moved away
-	earned := map[int64]bool{}
-	var away []int64
-	for _, r := range read {
-		if r.HasRow {
-			earned[r.MemberID] = true
-		} else {
-			known[r.MemberID] = member{r.Name, r.GroupID}
+	var earned []MemberRow // the month's rows, without names yet
+	var roster []member    // the branch's members now, by id
+	rows, err := g.db.sqlR.QueryContext(ctx, `SELECT mm.member_id, '' AS name, '' AS status, NULL AS group_id, mm.points, 1 AS has_row FROM member_months mm WHERE mm.period = ? AND mm.branch_id = ?
+UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m.branch_id = ?`, string(per), branch, branch)
+	if err != nil {
+		return nil, dbError("leaderboard", err)
+	}
+	defer rows.Close()
+	earned, roster = make([]MemberRow, 0, 64), make([]member, 0, 64)
+	// Scanned into once: each of these escapes to the heap.
+	var m member
+	var status sql.RawBytes
+	var groupID sql.NullInt64
+	var points models.Points
+	var hasRow bool
+	for rows.Next() {
+		if err := rows.Scan(&m.id, &m.name, &status, &groupID, &points, &hasRow); err != nil {
+			return nil, dbError("leaderboard", err)
 		}
+		if hasRow {
+			earned = append(earned, MemberRow{MemberID: m.id, BranchID: branch, Points: points})
+			continue
+		}
+		m.group, m.active = groupID.Int64, string(status) == string(models.StatusActive)
+		roster = append(roster, m)
 	}
-	for _, r := range read {
-		if _, ok := known[r.MemberID]; r.HasRow && !ok {
+	if err := rows.Err(); err != nil {
+		return nil, dbError("leaderboard", err)
+	}
+	rows.Close()
+	byID := func(ms []member) {
+		slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.id, b.id) })
+	}
+	byID(roster)
+	slices.SortFunc(earned, func(a, b MemberRow) int { return cmp.Compare(a.MemberID, b.MemberID) })
+	find := func(ms []member, id int64) (member, bool) {
+		i, ok := slices.BinarySearchFunc(ms, id, func(m member, id int64) int { return cmp.Compare(m.id, id) })
+		if !ok {
+			return member{}, false
+		}
+		return ms[i], true
+	}
+	var away []int64
+	for _, r := range earned {
+		if _, ok := find(roster, r.MemberID); !ok {
 			away = append(away, r.MemberID)
 		}
 	}
+	var moved []member
 	if len(away) > 0 {
-		var moved []struct {
+		var read []struct {
 			ID      int64
 			Name    string
 			GroupID *int64
 		}
-		if err := db.Raw("SELECT id, name, group_id FROM members WHERE id IN ?", away).Scan(&moved).Error; err != nil {
+		if err := g.db.R.WithContext(ctx).Raw("SELECT id, name, group_id FROM members WHERE id IN ?", away).Scan(&read).Error; err != nil {
 			return nil, dbError("leaderboard", err)
 		}
-		for _, m := range moved {
-			known[m.ID] = member{m.Name, m.GroupID}
+		for _, m := range read {
+			x := member{id: m.ID, name: m.Name}
+			if m.GroupID != nil {
+				x.group = *m.GroupID
+			}
+			moved = append(moved, x)
+		}
+		byID(moved)
+	}
+	out := make([]MemberRow, 0, len(earned)+len(roster))
+	for _, r := range earned {
+		m, ok := find(roster, r.MemberID)
+		if !ok {
+			m, ok = find(moved, r.MemberID)
+		}
+		if ok && (group == 0 || m.group == group) {
+			r.Name = m.name
+			out = append(out, r)
 		}
 	}
-	inGroup := func(m member) bool { return group == nil || (m.group != nil && *m.group == *group) }
-	rows := make([]MemberRow, 0, len(read))
-	for _, r := range read {
-		m, ok := known[r.MemberID]
-		switch {
-		case !ok || !inGroup(m):
-		case r.HasRow:
-			rows = append(rows, MemberRow{MemberID: r.MemberID, Name: m.name, BranchID: branch, Points: r.Points})
-		case r.Status == models.StatusActive && !earned[r.MemberID]:
-			rows = append(rows, MemberRow{MemberID: r.MemberID, Name: m.name, BranchID: branch})
+	for _, m := range roster {
+		if _, ok := slices.BinarySearchFunc(earned, m.id, func(r MemberRow, id int64) int { return cmp.Compare(r.MemberID, id) }); !ok && m.active && (group == 0 || m.group == group) {
+			out = append(out, MemberRow{MemberID: m.id, Name: m.name, BranchID: branch})
 		}
 	}
-	return rows, nil
+	return out, nil
 }
 
 // page reads up to n rows after cur: member_months rows merged with the members who have
