@@ -343,3 +343,22 @@ func IsUnavailable(err error) bool {
 	}
 	return false
 }
+
+// scan runs a query built with gorm (db.Raw and the like) and scans its rows into dest,
+// as gorm's Scan does. gorm's Scan also hands every call to a trace recorder that formats
+// the whole statement with its arguments into a string, whether or not anything is
+// logged; on the reads members make most (summaries, leaderboards) that string was a
+// good part of what a request allocated.
+func scan(q *gorm.DB, dest any) error {
+	rows, err := q.Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := q.ScanRows(rows, dest); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

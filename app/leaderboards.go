@@ -326,7 +326,7 @@ UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m
 			Name    string
 			GroupID *int64
 		}
-		if err := g.db.R.WithContext(ctx).Raw("SELECT id, name, group_id FROM members WHERE id IN ?", away).Scan(&read).Error; err != nil {
+		if err := scan(g.db.R.WithContext(ctx).Raw("SELECT id, name, group_id FROM members WHERE id IN ?", away), &read); err != nil {
 			return nil, dbError("leaderboard", err)
 		}
 		for _, m := range read {
@@ -367,8 +367,8 @@ func (s scope) page(db *gorm.DB, per models.Period, cur *memberCursor, n int) ([
 	}
 	where, wargs := s.rowsWhere(per, conds, args...)
 	var rows []MemberRow
-	err := db.Raw(`SELECT mm.member_id, m.name, mm.branch_id, mm.points FROM member_months mm JOIN members m ON m.id = mm.member_id
-WHERE `+where+` ORDER BY mm.points DESC, mm.member_id DESC LIMIT ?`, append(wargs, n)...).Scan(&rows).Error
+	err := scan(db.Raw(`SELECT mm.member_id, m.name, mm.branch_id, mm.points FROM member_months mm JOIN members m ON m.id = mm.member_id
+WHERE `+where+` ORDER BY mm.points DESC, mm.member_id DESC LIMIT ?`, append(wargs, n)...), &rows)
 	if err != nil {
 		return nil, dbError("leaderboard", err)
 	}
@@ -384,8 +384,8 @@ WHERE `+where+` ORDER BY mm.points DESC, mm.member_id DESC LIMIT ?`, append(warg
 	}
 	zwhere, zwargs := s.noRowWhere(per, zconds, zargs...)
 	var zero []MemberRow
-	if err := db.Raw("SELECT m.id AS member_id, m.name, m.branch_id, 0 AS points FROM members m WHERE "+zwhere+" ORDER BY m.id DESC LIMIT ?",
-		append(zwargs, n)...).Scan(&zero).Error; err != nil {
+	if err := scan(db.Raw("SELECT m.id AS member_id, m.name, m.branch_id, 0 AS points FROM members m WHERE "+zwhere+" ORDER BY m.id DESC LIMIT ?",
+		append(zwargs, n)...), &zero); err != nil {
 		return nil, dbError("leaderboard", err)
 	}
 	merged := make([]MemberRow, 0, min(n, len(rows)+len(zero)))
@@ -412,8 +412,7 @@ func (g *Aggregates) myPoints(ctx context.Context, s scope, a *Actor, per models
 		Points   models.Points
 		Path     string
 	}
-	if err := g.db.R.WithContext(ctx).Raw("SELECT mm.branch_id, mm.points, o.path FROM member_months mm JOIN orgs o ON o.id = mm.branch_id WHERE mm.member_id = ? AND mm.period = ?", a.ID, per).
-		Scan(&rows).Error; err != nil {
+	if err := scan(g.db.R.WithContext(ctx).Raw("SELECT mm.branch_id, mm.points, o.path FROM member_months mm JOIN orgs o ON o.id = mm.branch_id WHERE mm.member_id = ? AND mm.period = ?", a.ID, per), &rows); err != nil {
 		return nil, dbError("leaderboard", err)
 	}
 	var pts models.Points
@@ -473,7 +472,7 @@ func (g *Aggregates) branchRows(ctx context.Context, per models.Period, branchSQ
 		return " AND " + col + " IN " + branchSQL
 	}
 	var rows []BranchRow
-	if err := db.Raw("SELECT o.id AS branch_id, o.name FROM orgs o WHERE o.kind = 'branch'"+filter("o.id"), args...).Scan(&rows).Error; err != nil {
+	if err := scan(db.Raw("SELECT o.id AS branch_id, o.name FROM orgs o WHERE o.kind = 'branch'"+filter("o.id"), args...), &rows); err != nil {
 		return nil, dbError("branch figures", err)
 	}
 	idx := make(map[int64]int, len(rows))
@@ -481,8 +480,7 @@ func (g *Aggregates) branchRows(ctx context.Context, per models.Period, branchSQ
 		idx[r.BranchID] = i
 	}
 	var roster []struct{ BranchID, N int64 }
-	if err := db.Raw("SELECT m.branch_id, COUNT(*) AS n FROM members m WHERE m.status = 'active'"+filter("m.branch_id")+" GROUP BY m.branch_id", args...).
-		Scan(&roster).Error; err != nil {
+	if err := scan(db.Raw("SELECT m.branch_id, COUNT(*) AS n FROM members m WHERE m.status = 'active'"+filter("m.branch_id")+" GROUP BY m.branch_id", args...), &roster); err != nil {
 		return nil, dbError("branch figures", err)
 	}
 	for _, r := range roster {
@@ -494,12 +492,12 @@ func (g *Aggregates) branchRows(ctx context.Context, per models.Period, branchSQ
 		BranchID                                int64
 		Total, Participants, Complete, Departed int64
 	}
-	if err := db.Raw(`SELECT mm.branch_id, SUM(mm.points) AS total,
+	if err := scan(db.Raw(`SELECT mm.branch_id, SUM(mm.points) AS total,
   SUM(CASE WHEN mm.points > 0 THEN 1 ELSE 0 END) AS participants,
   SUM(CASE WHEN mm.four_ones = ? THEN 1 ELSE 0 END) AS complete,
   SUM(CASE WHEN m.branch_id = mm.branch_id AND m.status = 'active' THEN 0 ELSE 1 END) AS departed
 FROM member_months mm JOIN members m ON m.id = mm.member_id
-WHERE mm.period = ?`+filter("mm.branch_id")+` GROUP BY mm.branch_id`, append([]any{models.AllFourOnes, per}, args...)...).Scan(&earned).Error; err != nil {
+WHERE mm.period = ?`+filter("mm.branch_id")+` GROUP BY mm.branch_id`, append([]any{models.AllFourOnes, per}, args...)...), &earned); err != nil {
 		return nil, dbError("branch figures", err)
 	}
 	for _, e := range earned {

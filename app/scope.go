@@ -217,7 +217,7 @@ func (s scope) addNoRows(ctx context.Context, db *gorm.DB, period models.Period,
 		}
 		where, args := s.noRowWhere(period, cond, cargs...)
 		var n int64
-		if err := db.WithContext(ctx).Raw("SELECT COUNT(*) FROM members m WHERE "+where, args...).Scan(&n).Error; err != nil {
+		if err := scan(db.WithContext(ctx).Raw("SELECT COUNT(*) FROM members m WHERE "+where, args...), &n); err != nil {
 			return dbError("rank", err)
 		}
 		if p.Points < 0 {

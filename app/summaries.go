@@ -86,7 +86,7 @@ UNION ALL SELECT category, 0, points, 0 FROM member_totals WHERE member_id = ? A
 		Points   models.Points
 		FourOnes models.FourOnes
 	}
-	if err := db.Raw(q, args...).Scan(&mixed).Error; err != nil {
+	if err := scan(db.Raw(q, args...), &mixed); err != nil {
 		return sum, dbError("member summary", err)
 	}
 	var rows []models.MemberMonth
@@ -161,7 +161,7 @@ func (g *Aggregates) rankMonth(ctx context.Context, a *Actor, sum *MemberSummary
 	}
 	cq, args := committeeCount(*committee, per, sum.BranchID, "?", points)
 	var c struct{ Above, InBranch sql.NullInt64 }
-	if err := db.Raw("SELECT "+cq, args...).Scan(&c).Error; err != nil {
+	if err := scan(db.Raw("SELECT "+cq, args...), &c); err != nil {
 		return dbError("member summary", err)
 	}
 	rank := c.Above.Int64 + 1
@@ -251,8 +251,8 @@ func (g *Aggregates) MemberYear(ctx context.Context, a *Actor, memberID int64, y
 		FourOnes models.FourOnes
 	}
 	first, last := models.Period(year+"-01"), models.Period(year+"-12")
-	if err := db.Raw("SELECT period, SUM(points) AS points, MAX(four_ones) AS four_ones FROM member_months WHERE member_id = ? AND period >= ? AND period <= ? GROUP BY period",
-		m.ID, first, last).Scan(&rows).Error; err != nil {
+	if err := scan(db.Raw("SELECT period, SUM(points) AS points, MAX(four_ones) AS four_ones FROM member_months WHERE member_id = ? AND period >= ? AND period <= ? GROUP BY period",
+		m.ID, first, last), &rows); err != nil {
 		return YearSummary{}, dbError("year summary", err)
 	}
 	sum := YearSummary{MemberID: m.ID, Year: y, Months: make([]MonthTotal, 12)}
@@ -346,8 +346,7 @@ func (g *Aggregates) BranchMonth(ctx context.Context, a *Actor, branchID int64, 
 		Category string
 		Points   models.Points
 	}
-	if err := db.Raw("SELECT category, SUM(points) AS points FROM member_totals WHERE branch_id = ? AND period = ? GROUP BY category", o.ID, per).
-		Scan(&cats).Error; err != nil {
+	if err := scan(db.Raw("SELECT category, SUM(points) AS points FROM member_totals WHERE branch_id = ? AND period = ? GROUP BY category", o.ID, per), &cats); err != nil {
 		return sum, dbError("branch summary", err)
 	}
 	for _, c := range cats {
@@ -368,8 +367,8 @@ func (g *Aggregates) BranchMonth(ctx context.Context, a *Actor, branchID int64, 
 	s := scopeOf(o)
 	where, args := s.rowsWhere(per, nil)
 	zwhere, zargs := s.noRowWhere(per, nil)
-	if err := db.Raw(`SELECT mm.member_id, m.name, mm.points, mm.four_ones FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE `+where+`
-UNION ALL SELECT m.id, m.name, 0, 0 FROM members m WHERE `+zwhere+` ORDER BY 3 DESC, 1 DESC`, append(args, zargs...)...).Scan(&res).Error; err != nil {
+	if err := scan(db.Raw(`SELECT mm.member_id, m.name, mm.points, mm.four_ones FROM member_months mm JOIN members m ON m.id = mm.member_id WHERE `+where+`
+UNION ALL SELECT m.id, m.name, 0, 0 FROM members m WHERE `+zwhere+` ORDER BY 3 DESC, 1 DESC`, append(args, zargs...)...), &res); err != nil {
 		return sum, dbError("branch summary", err)
 	}
 	sum.Results = make([]PublicRow, len(res))
