@@ -6,7 +6,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,11 +286,19 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	reports := make(chan outcome, 2)
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
+		// SIGTERM goes once both reports are being written: the server has sent their
+		// headers and streams their bodies (or a report has already failed). A fixed sleep
+		// here let SIGTERM overtake a report's connection on a slow machine.
+		var writing sync.WaitGroup
+		writing.Add(2)
 		for i := 0; i < 2; i++ {
 			go func() {
 				o := outcome{id: fmt.Sprintf("report-%d-xxxx", i), start: time.Now()}
-				st, body, err := m.C.Do("GET", fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=xlsx", m.Demo.Committee, m.Period),
-					benchkit.Token(faultKey, m.Demo.Admin), nil, "", map[string]string{"X-Request-ID": o.id})
+				var once sync.Once
+				started := func() { once.Do(writing.Done) }
+				defer started()
+				st, body, err := reportRequest(m.C, fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=xlsx", m.Demo.Committee, m.Period),
+					benchkit.Token(faultKey, m.Demo.Admin), o.id, started)
 				o.status, o.answered = st, time.Now()
 				if err != nil || st != 200 || len(body) < 50_000 || string(body[:2]) != "PK" {
 					o.failure = fmt.Sprintf("%d, %d bytes, %v", st, len(body), err)
@@ -295,7 +306,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 				reports <- o
 			}()
 		}
-		time.Sleep(20 * time.Millisecond) // the reports are under way
+		writing.Wait()
 		term.Store(time.Now().UnixNano())
 		srv.Signal(syscall.SIGTERM)
 	}()
@@ -545,4 +556,23 @@ func (m *mariaDB) wait() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	os.Remove(filepath.Join(m.dir, "mysqld.pid"))
+}
+
+// reportRequest GETs path like benchkit's Client.Do, and calls started when the first
+// byte of the answer arrives.
+func reportRequest(c *benchkit.Client, path, token, requestID string, started func()) (int, []byte, error) {
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotFirstResponseByte: started})
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Request-ID", requestID)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
 }
