@@ -132,14 +132,24 @@ var errNoAccount = &models.Error{Code: models.EUnauthorized, Message: "this acco
 // change it. Returns EUnauthorized when the member is unknown or inactive, EUnavailable
 // when the database cannot be reached.
 func (l *actorLoader) LoadActor(ctx context.Context, memberID int64) (*Actor, error) {
-	found, status, rev, err := l.revs.get(ctx, memberID)
+	rev, err := l.check(ctx, memberID)
 	if err != nil {
-		return nil, dbError("load actor", err)
-	}
-	if !found || status != models.StatusActive {
-		return nil, errNoAccount
+		return nil, err
 	}
 	return l.at(ctx, memberID, rev)
+}
+
+// check is the question every request asks: memberID's auth_rev, or EUnauthorized when
+// the member is unknown or inactive, EUnavailable when the database cannot be reached.
+func (l *actorLoader) check(ctx context.Context, memberID int64) (int64, error) {
+	found, status, rev, err := l.revs.get(ctx, memberID)
+	if err != nil {
+		return 0, dbError("load actor", err)
+	}
+	if !found || status != models.StatusActive {
+		return 0, errNoAccount
+	}
+	return rev, nil
 }
 
 // Speculate is LoadActor in two halves, for reads with no side effects. It returns the
@@ -156,25 +166,19 @@ func (l *actorLoader) Speculate(ctx context.Context, memberID int64) (a *Actor, 
 	if !ok {
 		return nil, nil, false
 	}
-	type check struct {
-		found  bool
-		status models.MemberStatus
-		rev    int64
-		err    error
+	type checked struct {
+		rev int64
+		err error
 	}
-	done := make(chan check, 1)
+	done := make(chan checked, 1)
 	go func() {
-		var x check
-		x.found, x.status, x.rev, x.err = l.revs.get(ctx, memberID)
-		done <- x
+		rev, err := l.check(ctx, memberID)
+		done <- checked{rev, err}
 	}()
 	return c.actor, func() (*Actor, error) {
 		x := <-done
 		if x.err != nil {
-			return nil, dbError("load actor", x.err)
-		}
-		if !x.found || x.status != models.StatusActive {
-			return nil, errNoAccount
+			return nil, x.err
 		}
 		if x.rev == c.rev {
 			return c.actor, nil
