@@ -271,15 +271,14 @@ func (g *Aggregates) branchMonth(ctx context.Context, s scope, per models.Period
 		name      string
 		active    bool
 	}
-	var earned []MemberRow // the month's rows, without names yet
-	var roster []member    // the branch's members now, by id
 	rows, err := g.db.sqlR.QueryContext(ctx, `SELECT mm.member_id, '' AS name, '' AS status, NULL AS group_id, mm.points, 1 AS has_row FROM member_months mm WHERE mm.period = ? AND mm.branch_id = ?
 UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m.branch_id = ?`, string(per), branch, branch)
 	if err != nil {
 		return nil, dbError("leaderboard", err)
 	}
 	defer rows.Close()
-	earned, roster = make([]MemberRow, 0, 64), make([]member, 0, 64)
+	earned := make([]MemberRow, 0, 64) // the month's rows, without names yet
+	roster := make([]member, 0, 64)    // the branch's members now
 	// Scanned into once: each of these escapes to the heap.
 	var m member
 	var status sql.RawBytes
@@ -304,8 +303,6 @@ UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m
 	byID := func(ms []member) {
 		slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.id, b.id) })
 	}
-	byID(roster)
-	slices.SortFunc(earned, func(a, b MemberRow) int { return cmp.Compare(a.MemberID, b.MemberID) })
 	find := func(ms []member, id int64) (member, bool) {
 		i, ok := slices.BinarySearchFunc(ms, id, func(m member, id int64) int { return cmp.Compare(m.id, id) })
 		if !ok {
@@ -313,44 +310,51 @@ UNION ALL SELECT m.id, m.name, m.status, m.group_id, 0, 0 FROM members m WHERE m
 		}
 		return ms[i], true
 	}
-	var away []int64
+	inScope := func(m member) bool { return group == 0 || m.group == group }
+	byID(roster)
+	slices.SortFunc(earned, func(a, b MemberRow) int { return cmp.Compare(a.MemberID, b.MemberID) })
+	out := make([]MemberRow, 0, len(earned)+len(roster))
+	var away []MemberRow // rows of members who have moved to another branch since
 	for _, r := range earned {
-		if _, ok := find(roster, r.MemberID); !ok {
-			away = append(away, r.MemberID)
+		m, ok := find(roster, r.MemberID)
+		if !ok {
+			away = append(away, r)
+		} else if inScope(m) {
+			r.Name = m.name
+			out = append(out, r)
 		}
 	}
-	var moved []member
 	if len(away) > 0 {
+		ids := make([]int64, len(away))
+		for i, r := range away {
+			ids[i] = r.MemberID
+		}
 		var read []struct {
 			ID      int64
 			Name    string
 			GroupID *int64
 		}
-		if err := scan(g.db.R.WithContext(ctx).Raw("SELECT id, name, group_id FROM members WHERE id IN ?", away), &read); err != nil {
+		if err := scan(g.db.R.WithContext(ctx).Raw("SELECT id, name, group_id FROM members WHERE id IN ?", ids), &read); err != nil {
 			return nil, dbError("leaderboard", err)
 		}
-		for _, m := range read {
-			x := member{id: m.ID, name: m.Name}
-			if m.GroupID != nil {
-				x.group = *m.GroupID
+		moved := make([]member, 0, len(read))
+		for _, x := range read {
+			m := member{id: x.ID, name: x.Name}
+			if x.GroupID != nil {
+				m.group = *x.GroupID
 			}
-			moved = append(moved, x)
+			moved = append(moved, m)
 		}
 		byID(moved)
-	}
-	out := make([]MemberRow, 0, len(earned)+len(roster))
-	for _, r := range earned {
-		m, ok := find(roster, r.MemberID)
-		if !ok {
-			m, ok = find(moved, r.MemberID)
-		}
-		if ok && (group == 0 || m.group == group) {
-			r.Name = m.name
-			out = append(out, r)
+		for _, r := range away {
+			if m, ok := find(moved, r.MemberID); ok && inScope(m) {
+				r.Name = m.name
+				out = append(out, r)
+			}
 		}
 	}
 	for _, m := range roster {
-		if _, ok := slices.BinarySearchFunc(earned, m.id, func(r MemberRow, id int64) int { return cmp.Compare(r.MemberID, id) }); !ok && m.active && (group == 0 || m.group == group) {
+		if _, ok := slices.BinarySearchFunc(earned, m.id, func(r MemberRow, id int64) int { return cmp.Compare(r.MemberID, id) }); !ok && m.active && inScope(m) {
 			out = append(out, MemberRow{MemberID: m.id, Name: m.name, BranchID: branch})
 		}
 	}
