@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -31,7 +32,12 @@ func NewClient(addr string, conns int) *Client {
 
 // Do sends one request; hdr may add headers (an X-Request-ID among them).
 func (c *Client) Do(method, path, tok string, body []byte, ctype string, hdr map[string]string) (int, []byte, error) {
-	req, err := http.NewRequest(method, c.Base+path, bytes.NewReader(body))
+	return c.DoContext(context.Background(), method, path, tok, body, ctype, hdr)
+}
+
+// DoContext is Do with a context (a deadline, or an httptrace.ClientTrace).
+func (c *Client) DoContext(ctx context.Context, method, path, tok string, body []byte, ctype string, hdr map[string]string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}

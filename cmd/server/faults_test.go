@@ -6,9 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptrace"
 	"os"
 	"os/exec"
@@ -297,8 +295,9 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 				var once sync.Once
 				started := func() { once.Do(writing.Done) }
 				defer started()
-				st, body, err := reportRequest(m.C, fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=xlsx", m.Demo.Committee, m.Period),
-					benchkit.Token(faultKey, m.Demo.Admin), o.id, started)
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotFirstResponseByte: started})
+				st, body, err := m.C.DoContext(ctx, "GET", fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=xlsx", m.Demo.Committee, m.Period),
+					benchkit.Token(faultKey, m.Demo.Admin), nil, "", map[string]string{"X-Request-ID": o.id})
 				o.status, o.answered = st, time.Now()
 				if err != nil || st != 200 || len(body) < 50_000 || string(body[:2]) != "PK" {
 					o.failure = fmt.Sprintf("%d, %d bytes, %v", st, len(body), err)
@@ -556,23 +555,4 @@ func (m *mariaDB) wait() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	os.Remove(filepath.Join(m.dir, "mysqld.pid"))
-}
-
-// reportRequest GETs path like benchkit's Client.Do, and calls started when the first
-// byte of the answer arrives.
-func reportRequest(c *benchkit.Client, path, token, requestID string, started func()) (int, []byte, error) {
-	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotFirstResponseByte: started})
-	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("X-Request-ID", requestID)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
 }
