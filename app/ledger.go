@@ -1,12 +1,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,13 +91,14 @@ type memberState struct {
 	Branch    int64           // the branch the entries are written in
 	Committee int64           // the nearest committee above Branch (0: none, or Branch is no branch)
 	Month     *models.Points  // the member's points in Branch in Period (nil: no row yet)
+	Elsewhere bool            // the member has points in Period in other branches too (moved meanwhile)
 }
 
 // lockMember makes tx the only writer of memberID's ledger until it ends. Every ledger
 // write of a member begins here, so caps and totals read after it are current; writers of
-// different members never wait for each other. In one more round trip it reads the chain
-// head, whether period is closed for the org at path or above it (EConflict), and the
-// member's total under ruleCode in period (none asked for: "") and 四个一 flags.
+// different members never wait for each other. It also reads the chain head, whether
+// period is closed for the org at path or above it (EConflict), and the member's total
+// under ruleCode in period (none asked for: "") and 四个一 flags.
 func lockMember(tx *gorm.DB, memberID int64, path string, period models.Period, ruleCode string) (memberState, error) {
 	return lockMemberIn(tx, memberID, path, period, ruleCode, false)
 }
@@ -104,75 +106,160 @@ func lockMember(tx *gorm.DB, memberID int64, path string, period models.Period, 
 // lockMemberIn is lockMember that, when anyMonth is set, writes into a closed month too:
 // only an upheld appeal does, the one exception to the lock.
 func lockMemberIn(tx *gorm.DB, memberID int64, path string, period models.Period, ruleCode string, anyMonth bool) (memberState, error) {
-	head := models.MemberChain{MemberID: memberID, Seq: 0, LastHash: GenesisHash}
-	// The upsert locks the head row on MySQL (INSERT … ON DUPLICATE KEY UPDATE takes an
-	// exclusive lock on the row it meets); SQLite has one writer anyway.
-	err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "member_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("seq")})}).Create(&head).Error
+	locked, err := lockMembers(tx, []memberLock{{MemberID: memberID, Path: path, Period: period, RuleCode: ruleCode}})
 	if err != nil {
-		return memberState{}, dbError("lock member", err)
+		return memberState{}, err
 	}
-	ids := ancestorIDs(path)
-	if len(ids) == 0 {
-		return memberState{}, fmt.Errorf("lock member: no branch in path %q", path)
+	l := locked[memberID]
+	if l.Closed && !anyMonth {
+		return memberState{}, errClosed(period)
 	}
-	branch := ids[len(ids)-1]
-	// On MySQL the branch's org row is read with a shared lock, held to the end: an org
-	// move (which updates the rows of the subtree it moves) waits for the entries in
-	// flight below it, and they for it, so an entry counts its points under the committee
-	// the branch is in when it commits. SQLite has one writer anyway.
+	return l.memberState, nil
+}
+
+func errClosed(period models.Period) error {
+	return models.Errorf(models.EConflict, "the month %s is closed", period)
+}
+
+// memberLock asks lockMembers for a member, to write entries of period in the branch at
+// Path (as the caller read it) and to know their total under RuleCode.
+type memberLock struct {
+	MemberID int64
+	Path     string
+	Period   models.Period
+	RuleCode string
+}
+
+// lockedMember is a member lockMembers holds: their state, and whether the month is
+// closed for their branch or an org above it.
+type lockedMember struct {
+	memberState
+	Closed bool
+}
+
+// lockMembers is lockMember for several members (each once) in three statements,
+// whatever their number: it takes their chain heads in the order of their IDs (the order
+// every writer takes them in, so two writers meeting on members wait rather than
+// deadlock), their branches' org rows (shared, on MySQL: an org move, which updates the
+// rows of the subtree it moves, waits for the entries in flight below it, and they for
+// it, so an entry counts its points under the committee its branch is in when it
+// commits), and then what they have in their months. A branch that moved since the
+// caller read its path is read where it is now.
+func lockMembers(tx *gorm.DB, reqs []memberLock) (map[int64]lockedMember, error) {
+	heads := make([]models.MemberChain, len(reqs))
+	var members, branches, orgs []int64
+	var periods []models.Period
+	for i, r := range reqs {
+		ids := ancestorIDs(r.Path)
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("lock member: no branch in path %q", r.Path)
+		}
+		heads[i] = models.MemberChain{MemberID: r.MemberID, LastHash: GenesisHash}
+		members, branches, periods = append(members, r.MemberID), append(branches, ids[len(ids)-1]), append(periods, r.Period)
+	}
+	slices.SortFunc(heads, func(a, b models.MemberChain) int { return cmp.Compare(a.MemberID, b.MemberID) })
+	// The upsert locks the head rows on MySQL (INSERT … ON DUPLICATE KEY UPDATE takes an
+	// exclusive lock on each row it meets); SQLite has one writer anyway.
+	err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "member_id"}},
+		DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("seq")})}).Create(&heads).Error
+	if err != nil {
+		return nil, dbError("lock member", err)
+	}
 	lock := ""
 	if tx.Dialector.Name() == "mysql" {
 		lock = " LOCK IN SHARE MODE"
 	}
-	for moved := false; ; moved = true {
-		var row struct {
-			Seq         int64
-			LastHash    string
-			BranchPath  string
-			BranchKind  models.OrgKind
-			Closed      int64
-			RuleTotal   int64
-			FourOnes    int64
-			CommitteeID sql.NullInt64
-			MonthPoints sql.NullInt64
-		}
-		err = tx.Raw(`SELECT mc.seq, mc.last_hash, b.path AS branch_path, b.kind AS branch_kind,
-  (SELECT COUNT(*) FROM closed_periods cp WHERE cp.period = ? AND cp.reopened_at IS NULL AND cp.org_id IN ?) AS closed,
-  COALESCE((SELECT rt.points FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.rule_code = ?), 0) AS rule_total,
-  COALESCE((SELECT SUM(CASE rt.rule_code WHEN ? THEN 1 WHEN ? THEN 2 WHEN ? THEN 4 WHEN ? THEN 8 ELSE 0 END)
-    FROM rule_totals rt WHERE rt.member_id = mc.member_id AND rt.period = ? AND rt.points > 0), 0) AS four_ones,
-  (SELECT c.id FROM orgs c WHERE c.id IN ? AND c.kind = 'committee' ORDER BY c.depth DESC LIMIT 1) AS committee_id,
-  (SELECT mm.points FROM member_months mm WHERE mm.member_id = mc.member_id AND mm.period = ? AND mm.branch_id = b.id) AS month_points
-FROM member_chains mc JOIN orgs b ON b.id = ? WHERE mc.member_id = ?`+lock, period, ids, period, ruleCode,
-			models.FourOnesRules[0], models.FourOnesRules[1], models.FourOnesRules[2], models.FourOnesRules[3], period,
-			ids, period, branch, memberID).Scan(&row).Error
-		if err != nil {
-			return memberState{}, dbError("lock member", err)
-		}
-		if row.BranchPath == "" {
-			return memberState{}, fmt.Errorf("lock member: no org %d", branch)
-		}
-		if row.BranchPath != path && !moved {
-			// The branch moved since the caller read its path: ask again about the line of
-			// orgs it is in now (closed months, the committee), which the lock now holds.
-			path, ids = row.BranchPath, ancestorIDs(row.BranchPath)
-			continue
-		}
-		if row.Closed > 0 && !anyMonth {
-			return memberState{}, models.Errorf(models.EConflict, "the month %s is closed", period)
-		}
-		st := memberState{Head: models.MemberChain{MemberID: memberID, Seq: row.Seq, LastHash: row.LastHash}, Period: period,
-			RuleCode: ruleCode, RuleTotal: models.Points(row.RuleTotal), FourOnes: models.FourOnes(row.FourOnes), Branch: branch}
-		if row.BranchKind == models.KindBranch {
-			st.Committee = row.CommitteeID.Int64
-		}
-		if row.MonthPoints.Valid {
-			p := models.Points(row.MonthPoints.Int64)
-			st.Month = &p
-		}
-		return st, nil
+	var brs []struct {
+		ID   int64
+		Path string
 	}
+	if err := tx.Raw("SELECT id, path FROM orgs WHERE id IN ? ORDER BY id"+lock, branches).Scan(&brs).Error; err != nil {
+		return nil, dbError("lock member", err)
+	}
+	paths := make(map[int64]string, len(brs))
+	for _, b := range brs {
+		paths[b.ID] = b.Path
+		orgs = append(orgs, ancestorIDs(b.Path)...)
+	}
+	var rows []struct {
+		K     string
+		ID, N int64
+		S, P  string
+		B     int64
+	}
+	err = tx.Raw(`SELECT 'h' AS k, member_id AS id, seq AS n, last_hash AS s, '' AS p, 0 AS b FROM member_chains WHERE member_id IN ?
+UNION ALL SELECT 'r', member_id, points, rule_code, period, 0 FROM rule_totals WHERE member_id IN ? AND period IN ?
+UNION ALL SELECT 'm', member_id, points, '', period, branch_id FROM member_months WHERE member_id IN ? AND period IN ?
+UNION ALL SELECT 'c', org_id, 0, '', period, 0 FROM closed_periods WHERE reopened_at IS NULL AND period IN ? AND org_id IN ?
+UNION ALL SELECT 'o', id, 0, kind, '', 0 FROM orgs WHERE id IN ?`, members, members, periods, members, periods, periods, orgs, orgs).Scan(&rows).Error
+	if err != nil {
+		return nil, dbError("lock member", err)
+	}
+	type mp struct {
+		m int64
+		p string
+	}
+	type mpb struct {
+		mp
+		b int64
+	}
+	type mpr struct {
+		mp
+		r string
+	}
+	head := map[int64]models.MemberChain{}
+	ruleTotals, monthRows := map[mpr]int64{}, map[mpb]int64{}
+	closed, kinds := map[mp]bool{}, map[int64]models.OrgKind{}
+	rowsOf := map[mp]int{} // a member's rows in a month, in any branch
+	for _, r := range rows {
+		switch r.K {
+		case "h":
+			head[r.ID] = models.MemberChain{MemberID: r.ID, Seq: r.N, LastHash: r.S}
+		case "r":
+			ruleTotals[mpr{mp{r.ID, r.P}, r.S}] = r.N
+		case "m":
+			monthRows[mpb{mp{r.ID, r.P}, r.B}] = r.N
+			rowsOf[mp{r.ID, r.P}]++
+		case "c":
+			closed[mp{r.ID, r.P}] = true
+		case "o":
+			kinds[r.ID] = models.OrgKind(r.S)
+		}
+	}
+	out := make(map[int64]lockedMember, len(reqs))
+	for i, r := range reqs {
+		path, ok := paths[branches[i]]
+		h, okh := head[r.MemberID]
+		if !ok || !okh {
+			return nil, fmt.Errorf("lock member %d: no org %d", r.MemberID, branches[i])
+		}
+		key := mp{r.MemberID, string(r.Period)}
+		st := memberState{Head: h, Period: r.Period, RuleCode: r.RuleCode, Branch: branches[i],
+			RuleTotal: models.Points(ruleTotals[mpr{key, r.RuleCode}])}
+		for _, code := range models.FourOnesRules {
+			if ruleTotals[mpr{key, code}] > 0 {
+				st.FourOnes |= models.FourOnesBit(code)
+			}
+		}
+		ids := ancestorIDs(path)
+		l := lockedMember{}
+		for j := len(ids) - 1; j >= 0; j-- {
+			l.Closed = l.Closed || closed[mp{ids[j], string(r.Period)}]
+			if st.Committee == 0 && j < len(ids)-1 && kinds[ids[j]] == models.KindCommittee && kinds[st.Branch] == models.KindBranch {
+				st.Committee = ids[j]
+			}
+		}
+		n := rowsOf[key]
+		if pts, ok := monthRows[mpb{key, st.Branch}]; ok {
+			p := models.Points(pts)
+			st.Month = &p
+			n--
+		}
+		st.Elsewhere = n > 0
+		l.memberState = st
+		out[r.MemberID] = l
+	}
+	return out, nil
 }
 
 // capAward is what a rule awards of requested points when the member has total under it
@@ -214,68 +301,155 @@ func appendEntry(tx *gorm.DB, st *memberState, in entryInput, now time.Time) (mo
 		return models.Entry{}, fmt.Errorf("append entry: the member was locked in branch %d, not %d", st.Branch, in.BranchID)
 	}
 	e := chainEntry(&st.Head, in, now)
-	if err := tx.Create(&e).Error; err != nil {
-		if isDuplicate(err) {
-			return e, models.Errorf(models.EConflict, "this has been recorded already")
-		}
-		return e, dbError("append entry", err)
+	w := []entryWrite{{Entry: e, moves: st.advance(e)}}
+	if err := writeEntries(tx, w); err != nil {
+		return e, err
 	}
-	if err := tx.Model(&models.MemberChain{}).Where("member_id = ?", e.MemberID).
-		Updates(map[string]any{"seq": e.Seq, "last_hash": e.Hash}).Error; err != nil {
-		return e, dbError("append entry", err)
-	}
-	add := func(row any, cols ...string) error {
-		cc := make([]clause.Column, len(cols))
-		for i, c := range cols {
-			cc[i] = clause.Column{Name: c}
-		}
-		return tx.Clauses(clause.OnConflict{Columns: cc,
-			DoUpdates: clause.Assignments(map[string]any{"points": gorm.Expr("points + ?", int64(e.Points))})}).Create(row).Error
-	}
-	if err := add(&models.MemberTotal{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Category: e.Category, Points: e.Points},
-		"member_id", "period", "branch_id", "category"); err != nil {
-		return e, dbError("append entry: totals", err)
-	}
-	if err := add(&models.RuleTotal{MemberID: e.MemberID, Period: e.Period, RuleCode: e.RuleCode, Points: e.Points},
-		"member_id", "period", "rule_code"); err != nil {
-		return e, dbError("append entry: rule totals", err)
-	}
+	return w[0].Entry, nil
+}
+
+// entryWrite is an entry to write, chained, with what it moves besides itself.
+type entryWrite struct {
+	models.Entry
+	moves entryMoves
+}
+
+// entryMoves is what an entry moves besides its own row and its member's running totals.
+type entryMoves struct {
+	flags      models.FourOnes // the member's 四个一 flags in the month, after the entry
+	flagsMoved bool            // they changed, and the member's rows of the month in other branches take them too
+	counts     []cpDelta       // the member's move between the scores of their committee's month
+}
+
+// advance moves st past e, the entry chained after its head, and returns what else e moves.
+func (st *memberState) advance(e models.Entry) entryMoves {
 	if e.RuleCode == st.RuleCode {
 		st.RuleTotal += e.Points
 	}
-	flags := st.FourOnes
+	m := entryMoves{flags: st.FourOnes}
 	if bit := models.FourOnesBit(e.RuleCode); bit != 0 {
-		if flags &^= bit; st.RuleTotal > 0 {
-			flags |= bit
+		if m.flags &^= bit; st.RuleTotal > 0 {
+			m.flags |= bit
 		}
-	}
-	if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "member_id"}, {Name: "period"}, {Name: "branch_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"points": gorm.Expr("points + ?", int64(e.Points)), "four_ones": flags})}).
-		Create(&models.MemberMonth{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Points: e.Points, FourOnes: flags}).Error; err != nil {
-		return e, dbError("append entry: month", err)
 	}
 	// The member moves from their old score in the committee's histogram to the new one.
 	if pts := e.Points; st.Month == nil || pts != 0 {
-		var ds []cpDelta
 		if st.Month != nil {
 			pts += *st.Month
-			ds = append(ds, cpDelta{e.Period, st.Committee, *st.Month, -1})
+			m.counts = append(m.counts, cpDelta{e.Period, st.Committee, *st.Month, -1})
 		}
-		if err := addCommitteePointsLater(tx, append(ds, cpDelta{e.Period, st.Committee, pts, 1})); err != nil {
-			return e, err
-		}
+		m.counts = append(m.counts, cpDelta{e.Period, st.Committee, pts, 1})
 		st.Month = &pts
 	}
-	if flags != st.FourOnes {
-		// The flags are the member's, wherever in the month they were earned: a member who
-		// moved branch carries them to every row of the month.
-		if err := tx.Model(&models.MemberMonth{}).Where("member_id = ? AND period = ? AND branch_id <> ?", e.MemberID, e.Period, e.BranchID).
-			Update("four_ones", flags).Error; err != nil {
-			return e, dbError("append entry: month", err)
-		}
-		st.FourOnes = flags
+	m.flagsMoved = m.flags != st.FourOnes && st.Elsewhere
+	st.FourOnes = m.flags
+	return m
+}
+
+// writeEntries writes entries of different members, each chained after its member's head
+// and advanced (memberState.advance), in tx, which holds the members: the entries, their
+// members' chain heads, running totals, month rows and committee counts, one statement
+// for each whatever the number of entries. Sets the entries' IDs. An entry already
+// recorded (its claim's, or a reversal of the same entry) is EConflict.
+func writeEntries(tx *gorm.DB, w []entryWrite) error {
+	if len(w) == 0 {
+		return nil
 	}
-	return e, nil
+	n := len(w)
+	entries := make([]models.Entry, n)
+	heads := make([]models.MemberChain, n)
+	totals := make([]models.MemberTotal, n)
+	ruleTotals := make([]models.RuleTotal, n)
+	months := make([]models.MemberMonth, n)
+	var counts []cpDelta
+	for i, x := range w {
+		e := x.Entry
+		entries[i] = e
+		heads[i] = models.MemberChain{MemberID: e.MemberID, Seq: e.Seq, LastHash: e.Hash}
+		totals[i] = models.MemberTotal{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Category: e.Category, Points: e.Points}
+		ruleTotals[i] = models.RuleTotal{MemberID: e.MemberID, Period: e.Period, RuleCode: e.RuleCode, Points: e.Points}
+		months[i] = models.MemberMonth{MemberID: e.MemberID, Period: e.Period, BranchID: e.BranchID, Points: e.Points, FourOnes: x.moves.flags}
+		counts = append(counts, x.moves.counts...)
+	}
+	if err := tx.Create(&entries).Error; err != nil {
+		if isDuplicate(err) {
+			return models.Errorf(models.EConflict, "this has been recorded already")
+		}
+		return dbError("append entry", err)
+	}
+	if n > 1 {
+		// A multi-row INSERT's IDs are consecutive on MariaDB, but MySQL 8's default
+		// (innodb_autoinc_lock_mode = 2) does not promise it: read them back.
+		if err := entryIDs(tx, entries); err != nil {
+			return err
+		}
+	}
+	for i := range w {
+		w[i].ID = entries[i].ID
+	}
+	dialect := tx.Dialector.Name()
+	excluded := func(col string) string {
+		if dialect == "mysql" {
+			return "VALUES(" + col + ")"
+		}
+		return "excluded." + col
+	}
+	upsert := func(rows any, set map[string]any, key ...string) error {
+		cols := make([]clause.Column, len(key))
+		for i, c := range key {
+			cols[i] = clause.Column{Name: c}
+		}
+		return tx.Clauses(clause.OnConflict{Columns: cols, DoUpdates: clause.Assignments(set)}).Create(rows).Error
+	}
+	add := map[string]any{"points": gorm.Expr("points + " + excluded("points"))}
+	if err := upsert(&heads, map[string]any{"seq": gorm.Expr(excluded("seq")), "last_hash": gorm.Expr(excluded("last_hash"))}, "member_id"); err != nil {
+		return dbError("append entry", err)
+	}
+	if err := upsert(&totals, add, "member_id", "period", "branch_id", "category"); err != nil {
+		return dbError("append entry: totals", err)
+	}
+	if err := upsert(&ruleTotals, add, "member_id", "period", "rule_code"); err != nil {
+		return dbError("append entry: rule totals", err)
+	}
+	if err := upsert(&months, map[string]any{"points": add["points"], "four_ones": gorm.Expr(excluded("four_ones"))}, "member_id", "period", "branch_id"); err != nil {
+		return dbError("append entry: month", err)
+	}
+	if err := addCommitteePointsLater(tx, counts); err != nil {
+		return err
+	}
+	for _, x := range w {
+		if x.moves.flagsMoved {
+			// The flags are the member's, wherever in the month they were earned: a member
+			// who moved branch carries them to every row of the month.
+			if err := tx.Model(&models.MemberMonth{}).Where("member_id = ? AND period = ? AND branch_id <> ?", x.MemberID, x.Period, x.BranchID).
+				Update("four_ones", x.moves.flags).Error; err != nil {
+				return dbError("append entry: month", err)
+			}
+		}
+	}
+	return nil
+}
+
+// entryIDs sets the IDs of entries just written, by their (member, seq).
+func entryIDs(tx *gorm.DB, entries []models.Entry) error {
+	members, seqs := make([]int64, len(entries)), make([]int64, len(entries))
+	for i, e := range entries {
+		members[i], seqs[i] = e.MemberID, e.Seq
+	}
+	var rows []struct{ ID, MemberID, Seq int64 }
+	if err := tx.Raw("SELECT id, member_id, seq FROM entries WHERE member_id IN ? AND seq IN ?", members, seqs).Scan(&rows).Error; err != nil {
+		return dbError("append entry", err)
+	}
+	ids := make(map[[2]int64]int64, len(rows))
+	for _, r := range rows {
+		ids[[2]int64{r.MemberID, r.Seq}] = r.ID
+	}
+	for i := range entries {
+		if entries[i].ID = ids[[2]int64{entries[i].MemberID, entries[i].Seq}]; entries[i].ID == 0 {
+			return fmt.Errorf("append entry: entry %d of member %d not found after writing it", entries[i].Seq, entries[i].MemberID)
+		}
+	}
+	return nil
 }
 
 // chainEntry makes the entry that takes the next place after head, hashes it, and moves
