@@ -21,18 +21,21 @@ import (
 
 // Claims are members' requests for points and secretaries' decisions on them.
 type Claims struct {
-	db       *DB
-	writer   *claimWriter
-	loc      *time.Location
-	now      func() time.Time
-	byMember *Limiter // submissions; nil: unlimited
-	byIP     *Limiter
+	db        *DB
+	writer    *claimWriter
+	approvals *approvalWriter
+	loc       *time.Location
+	now       func() time.Time
+	byMember  *Limiter // submissions; nil: unlimited
+	byIP      *Limiter
 }
 
 // NewClaims returns the claim use cases; months begin in loc. Submissions from outside
 // (SubmitFrom) are unlimited until Limit is called.
 func NewClaims(db *DB, loc *time.Location) *Claims {
-	return &Claims{db: db, writer: newClaimWriter(db), loc: loc, now: time.Now}
+	s := &Claims{db: db, writer: newClaimWriter(db), loc: loc, now: time.Now}
+	s.approvals = newApprovalWriter(s)
+	return s
 }
 
 // Limit caps submissions per member and per client IP (see SubmitFrom).
@@ -270,28 +273,43 @@ type claimScope struct {
 // loadClaim reads a claim with its photos and its branch path, in one round trip.
 // Returns ENotFound.
 func loadClaim(ctx context.Context, db *gorm.DB, id int64) (claimScope, error) {
-	var c claimScope
-	err := db.WithContext(ctx).Table("claims").
-		Select("claims.*, orgs.path AS branch_path, (SELECT GROUP_CONCAT(e.upload_id) FROM claim_evidence e WHERE e.claim_id = claims.id) AS photos").
-		Joins("JOIN orgs ON orgs.id = claims.branch_id").Where("claims.id = ?", id).Take(&c).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	cs, err := loadClaims(ctx, db, []int64{id})
+	if err != nil {
+		return claimScope{}, err
+	}
+	c, ok := cs[id]
+	if !ok {
 		return c, errClaimNotFound
 	}
-	if err != nil {
-		return c, dbError("get claim", err)
-	}
-	c.EvidenceIDs = []int64{}
-	if c.Photos.String != "" {
-		for _, f := range strings.Split(c.Photos.String, ",") {
-			id, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
-				return c, fmt.Errorf("get claim: photo id %q: %w", f, err)
-			}
-			c.EvidenceIDs = append(c.EvidenceIDs, id)
-		}
-		slices.Sort(c.EvidenceIDs)
-	}
 	return c, nil
+}
+
+// loadClaims reads claims with their photos and branch paths, in one round trip, by ID;
+// the ones not found are missing.
+func loadClaims(ctx context.Context, db *gorm.DB, ids []int64) (map[int64]claimScope, error) {
+	var rows []claimScope
+	err := db.WithContext(ctx).Table("claims").
+		Select("claims.*, orgs.path AS branch_path, (SELECT GROUP_CONCAT(e.upload_id) FROM claim_evidence e WHERE e.claim_id = claims.id) AS photos").
+		Joins("JOIN orgs ON orgs.id = claims.branch_id").Where("claims.id IN ?", ids).Find(&rows).Error
+	if err != nil {
+		return nil, dbError("get claim", err)
+	}
+	out := make(map[int64]claimScope, len(rows))
+	for _, c := range rows {
+		c.EvidenceIDs = []int64{}
+		if c.Photos.String != "" {
+			for _, f := range strings.Split(c.Photos.String, ",") {
+				id, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("get claim: photo id %q: %w", f, err)
+				}
+				c.EvidenceIDs = append(c.EvidenceIDs, id)
+			}
+			slices.Sort(c.EvidenceIDs)
+		}
+		out[c.ID] = c
+	}
+	return out, nil
 }
 
 // Get reads a claim: its member, secretaries over its branch and leaders above.
@@ -418,16 +436,21 @@ type Decision struct {
 // never on their own claim. Returns ENotFound, EForbidden or EConflict (not pending).
 func (s *Claims) decidable(ctx context.Context, tx *gorm.DB, a *Actor, id int64) (claimScope, error) {
 	c, err := loadClaim(ctx, tx, id)
+	return c, decidableBy(a, c, err)
+}
+
+// decidableBy is whether a may decide c, as read with err (ENotFound: no such claim).
+func decidableBy(a *Actor, c claimScope, err error) error {
 	if err := hidden(err, err == nil && (a.Can(models.RoleSecretary, c.BranchPath) || c.MemberID == a.ID), errClaimNotFound); err != nil {
-		return c, err
+		return err
 	}
 	if c.MemberID == a.ID {
-		return c, models.Errorf(models.EForbidden, "nobody decides their own claim")
+		return models.Errorf(models.EForbidden, "nobody decides their own claim")
 	}
 	if c.Status != models.ClaimPending {
-		return c, models.Errorf(models.EConflict, "the claim is %s already", c.Status)
+		return models.Errorf(models.EConflict, "the claim is %s already", c.Status)
 	}
-	return c, nil
+	return nil
 }
 
 // decide moves a claim out of pending with a compare-and-set: of two decisions racing,
@@ -445,8 +468,16 @@ func decide(tx *gorm.DB, id int64, changes map[string]any) error {
 
 // Approve awards a pending claim min(requested, cap − awarded this month under the
 // rule) and says whether the cap cut it. Returns ENotFound, EForbidden or EConflict
-// (decided already, closed month).
+// (decided already, closed month). Approvals that arrive together are written together
+// (approvalWriter).
 func (s *Claims) Approve(ctx context.Context, a *Actor, id int64) (Decision, error) {
+	ap := &approval{actor: a, id: id}
+	err := s.approvals.q.do(ctx, ap)
+	return ap.d, err
+}
+
+// approveAlone approves one claim in a transaction of its own.
+func (s *Claims) approveAlone(ctx context.Context, a *Actor, id int64) (Decision, error) {
 	var d Decision
 	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		d = Decision{}
@@ -517,7 +548,8 @@ type BatchResult struct {
 // MaxBatch is the most claims one batch decides.
 const MaxBatch = 100
 
-// Batch approves or rejects up to MaxBatch claims, each on its own, and reports each.
+// Batch approves or rejects up to MaxBatch claims, each on its own (approvals are handed
+// to the approval writer at once, so that they share its transactions), and reports each.
 // Returns EInvalid for a malformed batch; per-claim failures are in the results.
 func (s *Claims) Batch(ctx context.Context, a *Actor, ids []int64, action, reason string) ([]BatchResult, error) {
 	fields := map[string]string{}
@@ -539,17 +571,25 @@ func (s *Claims) Batch(ctx context.Context, a *Actor, ids []int64, action, reaso
 	if len(fields) > 0 {
 		return nil, models.Invalid(fields)
 	}
-	out := make([]BatchResult, 0, len(ids))
-	for _, id := range ids {
-		var c models.Claim
-		var err error
-		if action == "approve" {
-			var d Decision
-			d, err = s.Approve(ctx, a, id)
-			c = d.Claim
-		} else {
-			c, err = s.Reject(ctx, a, id, reason)
+	claims, errs := make([]models.Claim, len(ids)), make([]error, len(ids))
+	if action == "approve" {
+		// All at once, so that the approval writer takes them together.
+		aps := make([]*approval, len(ids))
+		for i, id := range ids {
+			aps[i] = &approval{actor: a, id: id}
 		}
+		errs = s.approvals.q.doAll(ctx, aps)
+		for i, ap := range aps {
+			claims[i] = ap.d.Claim
+		}
+	} else {
+		for i, id := range ids {
+			claims[i], errs[i] = s.Reject(ctx, a, id, reason)
+		}
+	}
+	out := make([]BatchResult, 0, len(ids))
+	for i, id := range ids {
+		c, err := claims[i], errs[i]
 		r := BatchResult{ClaimID: id, Status: c.Status}
 		if err != nil {
 			var me *models.Error

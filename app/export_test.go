@@ -51,3 +51,19 @@ func (d *DB) MigrateDownTo(ctx context.Context, version int64) error {
 	_, err = p.DownTo(ctx, version)
 	return err
 }
+
+// ApproveTogether runs one transaction of the approval writer over the claims ids, each
+// decided by its actor, as if they had queued together (each with its request's deadline,
+// zero for none), and returns each decision and error.
+func (s *Claims) ApproveTogether(actors []*Actor, ids []int64, deadlines []time.Time) ([]Decision, []error) {
+	batch := make([]*approval, len(ids))
+	for i, id := range ids {
+		batch[i] = &approval{actor: actors[i], id: id, ticket: ticket{deadline: deadlines[i]}}
+	}
+	s.approvals.commit(batch)
+	ds, errs := make([]Decision, len(batch)), make([]error, len(batch))
+	for i, ap := range batch {
+		ds[i], errs[i] = ap.d, ap.err
+	}
+	return ds, errs
+}

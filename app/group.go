@@ -48,11 +48,29 @@ const (
 // the answer (unless the group abandons), so nobody is told "failed" about an item that
 // then commits.
 func (g *group[T]) do(ctx context.Context, item T) error {
-	t := item.ticketOf()
-	t.deadline, _ = ctx.Deadline()
-	t.done = make(chan struct{})
+	g.enqueue(ctx, item)
+	return g.wait(ctx, item)
+}
+
+// doAll is do for items queued at once, in their order, and returns their outcomes.
+func (g *group[T]) doAll(ctx context.Context, items []T) []error {
+	g.enqueue(ctx, items...)
+	errs := make([]error, len(items))
+	for i, it := range items {
+		errs[i] = g.wait(ctx, it)
+	}
+	return errs
+}
+
+// enqueue queues items, starting a goroutine to commit them if one is free.
+func (g *group[T]) enqueue(ctx context.Context, items ...T) {
+	deadline, _ := ctx.Deadline()
+	for _, it := range items {
+		t := it.ticketOf()
+		t.deadline, t.done = deadline, make(chan struct{})
+	}
 	g.mu.Lock()
-	g.pending = append(g.pending, item)
+	g.pending = append(g.pending, items...)
 	start := g.running < g.slots
 	if start {
 		g.running++
@@ -61,6 +79,11 @@ func (g *group[T]) do(ctx context.Context, item T) error {
 	if start {
 		go g.run()
 	}
+}
+
+// wait returns the outcome of a queued item (see do).
+func (g *group[T]) wait(ctx context.Context, item T) error {
+	t := item.ticketOf()
 	select {
 	case <-t.done:
 		return t.err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"mime/multipart"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -389,5 +390,76 @@ func TestClaimSubmissionsAreRateLimited(t *testing.T) {
 	e.db.R.Model(&models.Claim{}).Count(&n)
 	if n != 5 {
 		t.Fatalf("%d claims were made, want 5", n)
+	}
+}
+
+// TestTwoSecretariesBatchTheSameClaims: a branch's secretary and their general branch's
+// secretary each approve the same twelve members' claims in one batch, at once, three
+// times. The approval writer puts each batch's claims in shared transactions, and the two
+// batches race for every claim: each claim is approved once, by one of them, with one
+// entry; the other is told it was decided already; and the ledger verifies.
+func TestTwoSecretariesBatchTheSameClaims(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var gbSec models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b2}).want(201).decode(&gbSec)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
+	tokens := []string{tr.secT, e.tokenFor(gbSec.ID)}
+	var members []string
+	for i := range 12 {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("T%03d", i), "name": fmt.Sprintf("党员%d", i), "branch_id": tr.b1}).want(201).decode(&m)
+		members = append(members, e.tokenFor(m.ID))
+	}
+	together0 := metric(t, e, `ledger_approvals_total{written="together"}`)
+	day := today(e)
+	for round, rule := range []string{"four_ones.read_theory", "four_ones.listen_masses", "volunteer.hours"} {
+		var ids []int64
+		for _, token := range members {
+			var c models.Claim
+			e.claim(token, "", map[string]any{"rule_code": rule, "occurred_on": day, "quantity": 1, "evidence_ids": []int64{e.uploadID(token)}}).want(201).decode(&c)
+			ids = append(ids, c.ID)
+		}
+		results := make([][]app.BatchResult, 2)
+		concurrently(2, func(i int) int {
+			order := slices.Clone(ids)
+			if i == 1 {
+				slices.Reverse(order)
+			}
+			var out struct{ Results []app.BatchResult }
+			r := e.post("/api/v1/approvals/batch", tokens[i], map[string]any{"claim_ids": order, "action": "approve"})
+			r.want(200).decode(&out)
+			results[i] = out.Results
+			return r.Status
+		})
+		approved := map[int64]int{}
+		for _, rs := range results {
+			if len(rs) != len(ids) {
+				t.Fatalf("round %d: %d results for %d claims", round, len(rs), len(ids))
+			}
+			for _, r := range rs {
+				switch {
+				case r.Status == models.ClaimApproved && r.Error == nil:
+					approved[r.ClaimID]++
+				case r.Error == nil || r.Error.Code != models.EConflict:
+					t.Errorf("round %d, claim %d: %+v, want approved or conflict", round, r.ClaimID, r)
+				}
+			}
+		}
+		for _, id := range ids {
+			var entries int64
+			e.db.R.Model(&models.Entry{}).Where("claim_id = ?", id).Count(&entries)
+			var cur models.Claim
+			e.db.R.Take(&cur, id)
+			if approved[id] != 1 || entries != 1 || cur.Status != models.ClaimApproved {
+				t.Errorf("round %d, claim %d: approved %d times, %d entries, %s", round, id, approved[id], entries, cur.Status)
+			}
+		}
+	}
+	if together := metric(t, e, `ledger_approvals_total{written="together"}`); together <= together0 {
+		t.Errorf("no approval was written in a shared transaction (%v, before %v)", together, together0)
+	}
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
 	}
 }

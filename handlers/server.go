@@ -61,6 +61,16 @@ func New(d Deps) *fiber.App {
 		d.Reports = make(chan struct{}, maxReports)
 	}
 	s := &Server{Deps: d, metrics: newHTTPMetrics(d.Registry)}
+	if d.Services != nil && d.Claims != nil {
+		for _, how := range []string{"together", "alone"} {
+			d.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ledger_approvals_total",
+				Help:        "Approvals answered from a transaction shared with others (together), or from one of their own (alone).",
+				ConstLabels: prometheus.Labels{"written": how}}, func() float64 {
+				together, alone := d.Claims.ApprovalsWritten()
+				return float64(map[string]uint64{"together": together, "alone": alone}[how])
+			}))
+		}
+	}
 	f := fiber.New(fiber.Config{
 		AppName:               "partyledger",
 		Immutable:             true, // strings from the request outlive it safely

@@ -7,26 +7,26 @@ import (
 	"testing"
 )
 
+// metric reads the value of one series (name{labels}, as /metrics prints it); zero if
+// it is not there.
+func metric(t *testing.T, e *testEnv, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(string(e.get("/metrics", "").want(200).Body), "\n") {
+		if name, value, ok := strings.Cut(line, " "); ok && name == series {
+			n, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("metric line %q", line)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
 // speculativeReads reads ledger_speculative_reads_total from /metrics.
 func speculativeReads(t *testing.T, e *testEnv) (kept, redone int) {
 	t.Helper()
-	for _, line := range strings.Split(string(e.get("/metrics", "").want(200).Body), "\n") {
-		name, value, ok := strings.Cut(line, " ")
-		if !ok || !strings.HasPrefix(name, "ledger_speculative_reads_total{") {
-			continue
-		}
-		n, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("metric line %q", line)
-		}
-		switch name {
-		case `ledger_speculative_reads_total{outcome="kept"}`:
-			kept = int(n)
-		case `ledger_speculative_reads_total{outcome="redone"}`:
-			redone = int(n)
-		}
-	}
-	return kept, redone
+	return int(metric(t, e, `ledger_speculative_reads_total{outcome="kept"}`)), int(metric(t, e, `ledger_speculative_reads_total{outcome="redone"}`))
 }
 
 // Summaries and leaderboards run beside the caller's lookup (authRead), with the roles
