@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -77,6 +79,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 		activities = append(activities, a)
 	}
 	var pending []int64
+	claimBranch := map[int64]int64{}
 	var entryIDs []int64
 	counts := map[string]int{}
 	expected := func(err error) {
@@ -105,7 +108,33 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 			expected(err)
 			if err == nil && created {
 				pending = append(pending, c.ID)
+				claimBranch[c.ID] = m.BranchID
 				counts["claim"]++
+			}
+		case op < 40 && len(pending) > 1: // a secretary approves several at once: shared transactions
+			// Up to eight of the branch's claims, and now and then one of another branch's.
+			ids := map[int64]bool{pending[rng.IntN(len(pending))]: rng.IntN(4) == 0}
+			for _, id := range pending {
+				if len(ids) < 9 && claimBranch[id] == sec.BranchID {
+					ids[id] = true
+				}
+			}
+			maps.DeleteFunc(ids, func(_ int64, keep bool) bool { return !keep })
+			if len(ids) == 0 {
+				continue
+			}
+			batch := slices.Sorted(maps.Keys(ids))
+			rs, err := claims.Batch(ctx, actorOf(sec.ID), batch, "approve", "")
+			expected(err)
+			for _, r := range rs {
+				if r.Error != nil {
+					expected(r.Error)
+				}
+				if r.Status == models.ClaimApproved {
+					pending = slices.DeleteFunc(pending, func(id int64) bool { return id == r.ClaimID })
+					counts["decision"]++
+					counts["batch decision"]++
+				}
 			}
 		case op < 60 && len(pending) > 0: // decide one
 			j := rng.IntN(len(pending))
@@ -180,7 +209,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d: %v", seed, counts)
-	if counts["claim"] < ops/10 || counts["decision"] < ops/20 || counts["checkin"] == 0 || counts["reversal"] == 0 || counts["move"] == 0 {
+	if counts["claim"] < ops/10 || counts["decision"] < ops/20 || counts["batch decision"] == 0 || counts["checkin"] == 0 || counts["reversal"] == 0 || counts["move"] == 0 {
 		t.Fatalf("seed %d: the mix did too little: %v", seed, counts)
 	}
 
