@@ -332,13 +332,20 @@ func TestCapsHoldUnderConcurrentApprovals(t *testing.T) {
 	}
 }
 
-func TestTwoSecretariesDecideOneClaim(t *testing.T) {
-	e := newEnv(t, nil)
-	tr := e.seedTree()
+// twoSecretaries returns the tokens of two secretaries over tr's branch b1: its own, and
+// one of the general branch above it.
+func (e *testEnv) twoSecretaries(tr tree) []string {
+	e.t.Helper()
 	var gbSec models.Member
 	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b2}).want(201).decode(&gbSec)
 	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
-	tokens := []string{tr.secT, e.tokenFor(gbSec.ID)}
+	return []string{tr.secT, e.tokenFor(gbSec.ID)}
+}
+
+func TestTwoSecretariesDecideOneClaim(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	tokens := e.twoSecretaries(tr)
 	photo := e.uploadID(tr.aliceT)
 	for round := 0; round < 5; round++ {
 		var c models.Claim
@@ -401,10 +408,7 @@ func TestClaimSubmissionsAreRateLimited(t *testing.T) {
 func TestTwoSecretariesBatchTheSameClaims(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
-	var gbSec models.Member
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b2}).want(201).decode(&gbSec)
-	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
-	tokens := []string{tr.secT, e.tokenFor(gbSec.ID)}
+	tokens := e.twoSecretaries(tr)
 	var members []string
 	for i := range 12 {
 		var m models.Member
