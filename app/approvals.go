@@ -178,8 +178,7 @@ func (s *Claims) approveTogether(ctx context.Context, tx *gorm.DB, batch []*appr
 		byArgs = append(byArgs, wk.c.ID, wk.ap.actor.ID)
 		casArgs = append(casArgs, wk.c.ID)
 		if award > 0 {
-			e := chainEntry(&wk.st.Head, entryInput{MemberID: wk.c.MemberID, BranchID: wk.c.BranchID, Rule: wk.rule, OccurredOn: wk.c.OccurredOn,
-				Points: award, Source: models.SourceClaim, ClaimID: &wk.c.ID, Reason: wk.c.Note, ActorID: &wk.ap.actor.ID}, s.now())
+			e := chainEntry(&wk.st.Head, wk.c.entryFor(wk.rule, award, wk.ap.actor), s.now())
 			entries = append(entries, entryWrite{Entry: e, moves: wk.st.advance(e)})
 		}
 		decided = append(decided, wk)

@@ -502,8 +502,7 @@ func (s *Claims) approveAlone(ctx context.Context, a *Actor, id int64) (Decision
 		d.Claim = c.Claim
 		d.Claim.Status, d.Claim.PointsAwarded, d.Claim.DecidedBy, d.Claim.DecidedAt, d.Claim.UpdatedAt = models.ClaimApproved, &award, &a.ID, &now, now
 		if award > 0 {
-			e, err := appendEntry(tx, &st, entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
-				Points: award, Source: models.SourceClaim, ClaimID: &c.ID, Reason: c.Note, ActorID: &a.ID}, s.now())
+			e, err := appendEntry(tx, &st, c.entryFor(rule, award, a), s.now())
 			if err != nil {
 				return err
 			}
@@ -536,6 +535,12 @@ func (s *Claims) Reject(ctx context.Context, a *Actor, id int64, reason string) 
 		return writeAudit(tx, &a.ID, &c.BranchID, "claim.rejected", "claim", c.ID, cur.Claim, c)
 	})
 	return c, err
+}
+
+// entryFor is the entry that approving c by a with award writes.
+func (c *claimScope) entryFor(rule models.Rule, award models.Points, a *Actor) entryInput {
+	return entryInput{MemberID: c.MemberID, BranchID: c.BranchID, Rule: rule, OccurredOn: c.OccurredOn,
+		Points: award, Source: models.SourceClaim, ClaimID: &c.ID, Reason: c.Note, ActorID: &a.ID}
 }
 
 // BatchResult is the outcome for one claim of a batch.
