@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,11 +98,21 @@ func validKey(k string) bool {
 // and body returns the first claim (created false) and creates nothing; the same key with
 // another body is EConflict. Returns EInvalid, EConflict (closed month, key reuse) or ENotFound.
 func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput) (models.Claim, bool, error) {
+	cw, err := s.toWrite(a, key, in)
+	if err != nil {
+		return models.Claim{}, false, err
+	}
+	return s.written(ctx, cw, s.writer.write(ctx, cw))
+}
+
+// toWrite checks what of a submission needs no database and returns its claim write,
+// whose check the writer reads and completes (claimFrom).
+func (s *Claims) toWrite(a *Actor, key string, in ClaimInput) (*claimWrite, error) {
 	if key != "" && !validKey(key) {
-		return models.Claim{}, false, models.InvalidField("Idempotency-Key", "must be 1 to 128 printable ASCII characters")
+		return nil, models.InvalidField("Idempotency-Key", "must be 1 to 128 printable ASCII characters")
 	}
 	if err := Validate(in); err != nil {
-		return models.Claim{}, false, err
+		return nil, err
 	}
 	reqHash := in.hash()
 	fields := map[string]string{}
@@ -115,32 +126,45 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 		fields["note"] = "must have at most 500 characters"
 	}
 	if a.BranchKind != models.KindBranch {
-		return models.Claim{}, false, models.Errorf(models.EForbidden, "only members of a branch claim points")
+		return nil, models.Errorf(models.EForbidden, "only members of a branch claim points")
 	}
-	// One read, before any transaction: the rule's newest version, how many of the photos
-	// are the member's own, and whether the month is closed for the member's branch.
 	ids := uniqueIDs(in.EvidenceIDs)
 	slices.Sort(ids) // as every later answer lists them, a replay's included
 	var period models.Period
 	if day != "" {
 		period = day.Period()
 	}
-	var found struct {
-		models.Rule
-		Owned  int64
-		Closed int64
+	// The rest is checked against the database in the writer's transaction, with the other
+	// claims it writes (claimCheck): the rule's newest version, the photos' owner, the
+	// month, the assignment.
+	cw := &claimWrite{actor: a.ID, key: key, reqHash: reqHash, check: claimCheck{member: a.ID, ruleCode: in.RuleCode, photos: ids,
+		period: period, orgs: ancestorIDs(a.BranchPath), assignment: in.AssignmentID}}
+	cw.prepare = func(found *claimCheck) (models.Claim, error) {
+		return s.claimFrom(a, key, in, reqHash, day, maps.Clone(fields), found)
 	}
-	err = s.db.R.WithContext(ctx).Raw(`SELECT r.*,
-  (SELECT COUNT(*) FROM uploads u WHERE u.id IN ? AND u.owner_id = ?) AS owned,
-  (SELECT COUNT(*) FROM closed_periods cp WHERE cp.period = ? AND cp.reopened_at IS NULL AND cp.org_id IN ?) AS closed
-FROM rules r WHERE r.code = ? ORDER BY r.version DESC LIMIT 1`, append([]int64{0}, ids...), a.ID, period, ancestorIDs(a.BranchPath), in.RuleCode).Scan(&found).Error
+	return cw, nil
+}
+
+// written answers a submission from its write's outcome err: the claim, created; or,
+// for a submission that failed, what replay says.
+func (s *Claims) written(ctx context.Context, cw *claimWrite, err error) (models.Claim, bool, error) {
 	if err != nil {
-		return models.Claim{}, false, dbError("submit claim", err)
+		if me := (*models.Error)(nil); !errors.As(err, &me) {
+			err = dbError("submit claim", err)
+		}
+		return s.replay(ctx, cw.actor, cw.key, cw.reqHash, err)
 	}
-	rule := found.Rule
+	return cw.claim, true, nil
+}
+
+// claimFrom is the claim to write for a submission, given what the database holds
+// (found), or why there is none: EInvalid with fields, the ones found before added, or
+// EConflict for a closed month.
+func (s *Claims) claimFrom(a *Actor, key string, in ClaimInput, reqHash string, day models.Date, fields map[string]string, found *claimCheck) (models.Claim, error) {
+	rule := found.rule
 	if rule.Code == "" || !rule.Active || rule.How != models.HowClaim {
 		fields["rule_code"] = "is not a rule members claim"
-		return s.replay(ctx, a.ID, key, reqHash, models.Invalid(fields))
+		return models.Claim{}, models.Invalid(fields)
 	}
 	qty := models.Points(10)
 	if in.Quantity != nil {
@@ -152,22 +176,17 @@ FROM rules r WHERE r.code = ? ORDER BY r.version DESC LIMIT 1`, append([]int64{0
 	case rule.Unit == "once" && qty != 10:
 		fields["quantity"] = "must be 1 for this rule"
 	}
-	if rule.NeedsEvidence && len(ids) == 0 {
+	if rule.NeedsEvidence && len(found.photos) == 0 {
 		fields["evidence_ids"] = "this rule needs at least one photo"
 	}
-	if int(found.Owned) != len(ids) {
+	if found.owned != len(found.photos) {
 		fields["evidence_ids"] = "must be photos you uploaded"
 	}
 	if rule.NeedsAssignment {
 		if in.AssignmentID == nil {
 			fields["assignment_id"] = "this rule needs your pioneer-post assignment"
 		} else if day != "" {
-			var as models.PostAssignment
-			err := s.db.R.WithContext(ctx).Where("id = ? AND member_id = ?", *in.AssignmentID, a.ID).Take(&as).Error
-			if err != nil && !isNotFound(err) {
-				return models.Claim{}, false, dbError("get assignment", err)
-			}
-			if err != nil || day < as.StartsOn || day > as.EndsOn {
+			if as := found.assigned; as == nil || day < as.StartsOn || day > as.EndsOn {
 				fields["assignment_id"] = "must be your assignment, active on occurred_on"
 			}
 		}
@@ -175,25 +194,20 @@ FROM rules r WHERE r.code = ? ORDER BY r.version DESC LIMIT 1`, append([]int64{0
 		fields["assignment_id"] = "this rule takes no assignment"
 	}
 	if len(fields) > 0 {
-		return s.replay(ctx, a.ID, key, reqHash, models.Invalid(fields))
+		return models.Claim{}, models.Invalid(fields)
 	}
-	if found.Closed > 0 {
-		return s.replay(ctx, a.ID, key, reqHash, models.Errorf(models.EConflict, "the month %s is closed", period))
+	if found.closed {
+		return models.Claim{}, models.Errorf(models.EConflict, "the month %s is closed", found.period)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	cw := &claimWrite{actor: a.ID, evidence: ids, claim: models.Claim{MemberID: a.ID, BranchID: a.BranchID, RuleCode: rule.Code,
+	c := models.Claim{MemberID: a.ID, BranchID: a.BranchID, RuleCode: rule.Code,
 		RuleVersion: rule.Version, Period: day.Period(), OccurredOn: day, Quantity: qty,
 		PointsRequested: models.Points((int64(qty)*int64(rule.Points) + 5) / 10), Status: models.ClaimPending,
-		Note: strings.TrimSpace(in.Note), AssignmentID: in.AssignmentID, RequestHash: reqHash, CreatedAt: now, UpdatedAt: now}}
+		Note: strings.TrimSpace(in.Note), AssignmentID: in.AssignmentID, RequestHash: reqHash, CreatedAt: now, UpdatedAt: now}
 	if key != "" {
-		cw.claim.IdempotencyKey = &key
+		c.IdempotencyKey = &key
 	}
-	err = s.writer.write(ctx, cw)
-	c := cw.claim
-	if err != nil {
-		return s.replay(ctx, a.ID, key, reqHash, dbError("submit claim", err))
-	}
-	return c, true, nil
+	return c, nil
 }
 
 // replay answers a submission that failed: if it carried an idempotency key that an

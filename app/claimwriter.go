@@ -10,19 +10,20 @@ import (
 	"partyledger/models"
 )
 
-// claimWriter writes submitted claims, and under load it writes many requests' claims in
-// one transaction (group commit). While its transactions are all under way, new claims
-// wait, and the next transaction takes every claim then waiting: each claim is one
-// INSERT, their photos one INSERT and their audit records one more, and the commit is
-// shared. An idle server writes each claim at once, alone.
+// claimWriter checks and writes submitted claims, and under load it writes many requests'
+// claims in one transaction (group commit). While its transactions are all under way, new
+// claims wait, and the next transaction takes every claim then waiting. It reads what
+// they are all checked against in two statements (readChecks), writes each claim that
+// passes in an INSERT, their photos in one more and their audit records in another, and
+// the commit is shared. An idle server checks and writes each claim at once, alone.
 //
-// A claim whose INSERT fails on its idempotency key (a retry, or two requests with one
-// key) fails alone: the database undoes just that statement, the others go on, and the
-// caller answers it from the claim that holds the key (Claims.replay). If anything else
-// fails, the transaction is rolled back whole and each of its claims is written again on
-// its own, so that one bad claim cannot fail the others. A caller is answered only once
-// its claim is committed or rolled back: nobody is told "failed" about a claim that then
-// commits.
+// A claim that fails its check fails alone, with its own answer. A claim whose INSERT
+// fails on its idempotency key (a retry, or two requests with one key) fails alone too:
+// the database undoes just that statement, the others go on, and the caller answers it
+// from the claim that holds the key (Claims.replay). If anything else fails, the transaction is rolled back whole and each
+// of its claims is checked and written again on its own, so that one bad claim cannot
+// fail the others. A caller is answered only once its claim is committed or rolled back:
+// nobody is told "failed" about a claim that then commits.
 type claimWriter struct {
 	db *DB
 	q  group[*claimWrite]
@@ -31,9 +32,12 @@ type claimWriter struct {
 // claimWrite is one request's claim on its way to the database.
 type claimWrite struct {
 	ticket
-	claim    models.Claim // ID set once written
-	evidence []int64
-	actor    int64
+	check   claimCheck
+	prepare func(found *claimCheck) (models.Claim, error) // the claim to write, or why not
+	claim   models.Claim                                  // ID set once written
+	actor   int64
+	key     string // the request's idempotency key, "" for none
+	reqHash string
 }
 
 // maxClaimBatch bounds the claims of one transaction.
@@ -51,8 +55,9 @@ func newClaimWriter(db *DB) *claimWriter {
 	return w
 }
 
-// write inserts the claim with its photos and audit record and sets its ID. A duplicate
-// idempotency key comes back as the database's duplicate-key error. If ctx ends before a
+// write checks the claim (cw.prepare) and inserts it with its photos and audit record,
+// and sets cw.claim. A failed check comes back as prepare's error, a duplicate
+// idempotency key as the database's duplicate-key error. If ctx ends before a
 // transaction took the claim, it returns ctx's error and nothing is written; once taken,
 // the claim's outcome is the answer.
 func (w *claimWriter) write(ctx context.Context, cw *claimWrite) error { return w.q.do(ctx, cw) }
@@ -84,28 +89,39 @@ func (w *claimWriter) commit(batch []*claimWrite) {
 	}
 }
 
-// insertClaims writes the claims of batch in tx: each claim by itself (its ID comes back,
-// and a duplicate idempotency key fails that claim alone), then all their photos and all
-// their audit records in one statement each. It sets every claim's outcome afresh, since
-// writeTx may run it again.
+// insertClaims checks the claims of batch and writes the ones that pass in tx: each claim
+// by itself (its ID comes back, and a duplicate idempotency key fails that claim alone),
+// then all their photos and all their audit records in one statement each. It sets every claim's
+// outcome afresh, since writeTx may run it again.
 //
 // The claims go in in the order of their (member, idempotency key), so that two
 // transactions that meet on keys meet in the same order: one waits for the other instead
 // of each holding a key the other needs (a deadlock, which MySQL answers by rolling one
 // back whole).
 func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
-	var evidence []models.ClaimEvidence
-	var audit []models.AuditRecord
-	ordered := slices.Clone(batch)
+	checks := make([]*claimCheck, len(batch))
+	for i, cw := range batch {
+		checks[i] = &cw.check
+	}
+	if err := readChecks(tx, checks); err != nil {
+		return err
+	}
+	var ordered []*claimWrite
+	for _, cw := range batch {
+		cw.claim, cw.err = cw.prepare(&cw.check)
+		if cw.err == nil {
+			ordered = append(ordered, cw)
+		}
+	}
 	slices.SortStableFunc(ordered, func(a, b *claimWrite) int {
 		if c := cmp.Compare(a.claim.MemberID, b.claim.MemberID); c != 0 {
 			return c
 		}
 		return cmp.Compare(keyOf(a.claim), keyOf(b.claim))
 	})
+	var evidence []models.ClaimEvidence
+	var audit []models.AuditRecord
 	for _, cw := range ordered {
-		cw.claim.ID, cw.err = 0, nil
-		cw.claim.EvidenceIDs = nil
 		if err := tx.Create(&cw.claim).Error; err != nil {
 			if isDuplicate(err) {
 				cw.claim.ID, cw.err = 0, err
@@ -113,10 +129,10 @@ func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 			}
 			return err
 		}
-		for _, id := range cw.evidence {
+		for _, id := range cw.check.photos {
 			evidence = append(evidence, models.ClaimEvidence{ClaimID: cw.claim.ID, UploadID: id})
 		}
-		cw.claim.EvidenceIDs = cw.evidence
+		cw.claim.EvidenceIDs = cw.check.photos
 		rec, err := auditRecord(&cw.actor, &cw.claim.BranchID, "claim.submitted", "claim", cw.claim.ID, nil, cw.claim)
 		if err != nil {
 			return err

@@ -2,8 +2,10 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -164,4 +166,122 @@ func withPhoto(t *testing.T, loader *app.Identity, uploads *app.Uploads, member 
 		t.Fatal(err)
 	}
 	return a, u.ID
+}
+
+// TestClaimsCheckedTogetherAnsweredAlone: the writer checks the claims of one
+// transaction against the database together, and each gets its own answer, a retry of a
+// key in the same batch included. A second batch of good claims is written whole. Every
+// answer must be what the database then holds.
+func TestClaimsCheckedTogetherAnsweredAlone(t *testing.T) {
+	ctx := context.Background()
+	db := apptest.OpenDB(t)
+	loc := time.UTC
+	sys, _, members, ledger, claims, _, uploads := setupRandom(t, db, loc)
+	loader := identityOf(db)
+	now := time.Now()
+	day := string(models.Today(now, loc))
+	first := time.Date(now.In(loc).Year(), now.In(loc).Month()-1, 1, 12, 0, 0, 0, loc)
+	lastMonth := first.Format("2006-01-02")
+	m := []*app.Actor{}
+	photo := []int64{}
+	for _, i := range []int{1, 2, 7, 8, 13, 14, 19} {
+		a, p := withPhoto(t, loader, uploads, members[i].ID)
+		m, photo = append(m, a), append(photo, p)
+	}
+	// Last month is closed for m[4]'s branch only; m[2] holds a pioneer post this month.
+	if _, err := ledger.ClosePeriod(ctx, sys, lastMonth[:7], m[4].BranchID); err != nil {
+		t.Fatal(err)
+	}
+	posts := app.NewPosts(db)
+	post, err := posts.Create(ctx, sys, app.PostInput{BranchID: m[2].BranchID, Name: "理论学习岗"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := posts.Assign(ctx, sys, post.ID, app.AssignmentInput{MemberID: m[2].ID, StartsOn: lastMonth, EndsOn: day, Commitment: "带头学习"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hours := models.Points(25)
+	read := func(note string, photos ...int64) app.ClaimInput {
+		return app.ClaimInput{RuleCode: "four_ones.read_theory", OccurredOn: day, EvidenceIDs: photos, Note: note}
+	}
+	type want struct {
+		created bool
+		code    string // when not created
+		field   string
+	}
+	check := func(name string, got []models.Claim, created []bool, errs []error, wants []want) {
+		t.Helper()
+		for i, w := range wants {
+			if w.created || (w.code == "" && errs[i] == nil) {
+				if errs[i] != nil || created[i] != w.created || got[i].ID == 0 {
+					t.Errorf("%s %d: created %v, id %d, err %v; want created %v", name, i, created[i], got[i].ID, errs[i], w.created)
+					continue
+				}
+				stored, err := claims.Get(ctx, sys, got[i].ID)
+				if err != nil {
+					t.Errorf("%s %d: %v", name, i, err)
+					continue
+				}
+				a, _ := json.Marshal(got[i])
+				b, _ := json.Marshal(stored)
+				if string(a) != string(b) {
+					t.Errorf("%s %d: answered\n %s\nbut the database holds\n %s", name, i, a, b)
+				}
+				continue
+			}
+			var me *models.Error
+			if !errors.As(errs[i], &me) || me.Code != w.code || (w.field != "" && me.Fields[w.field] == "") {
+				t.Errorf("%s %d: %v, want %s on %q", name, i, errs[i], w.code, w.field)
+			}
+		}
+	}
+
+	got, created, errs := claims.SubmitTogether(ctx,
+		[]*app.Actor{m[0], m[1], m[3], m[3], m[0], m[4], m[5], m[1], m[2], m[6]},
+		[]string{"a", "b", "c", "d", "a", "e", "", "f", "g", ""},
+		[]app.ClaimInput{
+			read("好", photo[0]),
+			{RuleCode: "volunteer.hours", OccurredOn: day, Quantity: &hours, EvidenceIDs: []int64{photo[1]}},
+			read("别人的照片", photo[0]),
+			{RuleCode: "no.such.rule", OccurredOn: day},
+			read("好", photo[0]), // a retry of the first, in the same batch
+			{RuleCode: "four_ones.read_theory", OccurredOn: lastMonth, EvidenceIDs: []int64{photo[4]}},
+			read("无键", photo[5]),
+			{RuleCode: "pioneer.duty", OccurredOn: day, EvidenceIDs: []int64{photo[1]}},
+			{RuleCode: "pioneer.duty", OccurredOn: day, EvidenceIDs: []int64{photo[2]}, AssignmentID: &as.ID},
+			{RuleCode: "pioneer.duty", OccurredOn: day, EvidenceIDs: []int64{photo[6]}, AssignmentID: &as.ID}, // not theirs
+		})
+	check("first batch", got, created, errs, []want{{created: true}, {created: true}, {code: models.EInvalid, field: "evidence_ids"},
+		{code: models.EInvalid, field: "rule_code"}, {}, {code: models.EConflict}, {created: true},
+		{code: models.EInvalid, field: "assignment_id"}, {created: true}, {code: models.EInvalid, field: "assignment_id"}})
+	if got[4].ID != got[0].ID || created[4] {
+		t.Errorf("the retry got claim %d (created %v), want the first's, %d", got[4].ID, created[4], got[0].ID)
+	}
+
+	// The second batch: keyed claims of several members and one without a key, all good.
+	actors := []*app.Actor{m[0], m[1], m[3], m[5], m[6], m[0]}
+	keys := []string{"h", "i", "j", "k", "l", ""}
+	var ins []app.ClaimInput
+	for i := range actors {
+		ins = append(ins, read(fmt.Sprintf("第二批%d", i), photo[slices.Index(m, actors[i])]))
+	}
+	got, created, errs = claims.SubmitTogether(ctx, actors, keys, ins)
+	wants := make([]want, len(actors))
+	for i := range wants {
+		wants[i] = want{created: true}
+	}
+	check("second batch", got, created, errs, wants)
+	for i, c := range got {
+		if c.Note != ins[i].Note || c.MemberID != actors[i].ID {
+			t.Errorf("second batch %d: claim %d is %q of member %d, want %q of %d", i, c.ID, c.Note, c.MemberID, ins[i].Note, actors[i].ID)
+		}
+	}
+	var n, photos, audits int64
+	db.R.Raw("SELECT COUNT(*) FROM claims").Scan(&n)
+	db.R.Raw("SELECT COUNT(*) FROM claim_evidence").Scan(&photos)
+	db.R.Raw("SELECT COUNT(*) FROM audit_log WHERE action = 'claim.submitted'").Scan(&audits)
+	if n != 10 || photos != 10 || audits != 10 {
+		t.Errorf("%d claims, %d photos, %d audit records in the database; want 10 of each", n, photos, audits)
+	}
 }

@@ -10,12 +10,14 @@ import (
 )
 
 // WriteClaimsTogether runs one transaction of the claim writer over claims, as if they had
-// queued together (each filed by its MemberID, with its photos and its request's deadline,
-// zero for none), and returns each claim as written (ID 0 if not) and its error.
+// queued together and passed their checks (each filed by its MemberID, with its photos
+// and its request's deadline, zero for none), and returns each claim as written (ID 0 if
+// not) and its error.
 func (s *Claims) WriteClaimsTogether(claims []models.Claim, evidence [][]int64, deadlines []time.Time) ([]models.Claim, []error) {
 	batch := make([]*claimWrite, len(claims))
 	for i, c := range claims {
-		batch[i] = &claimWrite{claim: c, evidence: evidence[i], actor: c.MemberID, ticket: ticket{deadline: deadlines[i]}}
+		batch[i] = &claimWrite{check: claimCheck{member: c.MemberID, ruleCode: c.RuleCode, photos: evidence[i]}, actor: c.MemberID, ticket: ticket{deadline: deadlines[i]},
+			prepare: func(*claimCheck) (models.Claim, error) { return c, nil }}
 	}
 	s.writer.commit(batch)
 	out, errs := make([]models.Claim, len(batch)), make([]error, len(batch))
@@ -23,6 +25,28 @@ func (s *Claims) WriteClaimsTogether(claims []models.Claim, evidence [][]int64, 
 		out[i], errs[i] = cw.claim, cw.err
 	}
 	return out, errs
+}
+
+// SubmitTogether is Submit for several submissions at once, whose claims the writer
+// checks and writes in one transaction, as if they had queued together.
+func (s *Claims) SubmitTogether(ctx context.Context, actors []*Actor, keys []string, ins []ClaimInput) ([]models.Claim, []bool, []error) {
+	out, created, errs := make([]models.Claim, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
+	var batch []*claimWrite
+	var at []int
+	for i := range ins {
+		cw, err := s.toWrite(actors[i], keys[i], ins[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		batch, at = append(batch, cw), append(at, i)
+	}
+	s.writer.commit(batch)
+	for j, cw := range batch {
+		i := at[j]
+		out[i], created[i], errs[i] = s.written(ctx, cw, cw.err)
+	}
+	return out, created, errs
 }
 
 // WriteTogether runs fns as one transaction of a transaction group over d would (each
