@@ -3,7 +3,9 @@ package app
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 
 	"gorm.io/gorm"
 
@@ -13,14 +15,15 @@ import (
 // claimWriter checks and writes submitted claims, and under load it writes many requests'
 // claims in one transaction (group commit). While its transactions are all under way, new
 // claims wait, and the next transaction takes every claim then waiting. It reads what
-// they are all checked against in two statements (readChecks), writes each claim that
-// passes in an INSERT, their photos in one more and their audit records in another, and
+// they are all checked against in two statements (readChecks), writes the claims that
+// pass in one INSERT, their photos in one more and their audit records in another, and
 // the commit is shared. An idle server checks and writes each claim at once, alone.
 //
 // A claim that fails its check fails alone, with its own answer. A claim whose INSERT
 // fails on its idempotency key (a retry, or two requests with one key) fails alone too:
-// the database undoes just that statement, the others go on, and the caller answers it
-// from the claim that holds the key (Claims.replay). If anything else fails, the transaction is rolled back whole and each
+// the database undoes just that statement, the claims are written one by one in the same
+// transaction, and the caller answers it from the claim that holds the key
+// (Claims.replay). If anything else fails, the transaction is rolled back whole and each
 // of its claims is checked and written again on its own, so that one bad claim cannot
 // fail the others. A caller is answered only once its claim is committed or rolled back:
 // nobody is told "failed" about a claim that then commits.
@@ -89,9 +92,9 @@ func (w *claimWriter) commit(batch []*claimWrite) {
 	}
 }
 
-// insertClaims checks the claims of batch and writes the ones that pass in tx: each claim
-// by itself (its ID comes back, and a duplicate idempotency key fails that claim alone),
-// then all their photos and all their audit records in one statement each. It sets every claim's
+// insertClaims checks the claims of batch and writes the ones that pass in tx: all the
+// claims with an idempotency key in one statement, then any others one by one, then all
+// their photos and all their audit records in one statement each. It sets every claim's
 // outcome afresh, since writeTx may run it again.
 //
 // The claims go in in the order of their (member, idempotency key), so that two
@@ -119,15 +122,26 @@ func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 		}
 		return cmp.Compare(keyOf(a.claim), keyOf(b.claim))
 	})
+	// Those with a key together (their IDs are found by the key), the others alone.
+	together := slices.DeleteFunc(slices.Clone(ordered), func(cw *claimWrite) bool { return cw.claim.IdempotencyKey == nil })
+	if len(together) > 1 {
+		// A key already taken, by an earlier claim or within the batch, undoes the
+		// statement: then each is written alone, and that one fails by itself.
+		if err := createKeyed(tx, together); err != nil && !isDuplicate(err) {
+			return err
+		}
+	}
 	var evidence []models.ClaimEvidence
 	var audit []models.AuditRecord
 	for _, cw := range ordered {
-		if err := tx.Create(&cw.claim).Error; err != nil {
-			if isDuplicate(err) {
-				cw.claim.ID, cw.err = 0, err
-				continue
+		if cw.claim.ID == 0 { // not written together
+			if err := tx.Create(&cw.claim).Error; err != nil {
+				if isDuplicate(err) {
+					cw.claim.ID, cw.err = 0, err
+					continue
+				}
+				return err
 			}
-			return err
 		}
 		for _, id := range cw.check.photos {
 			evidence = append(evidence, models.ClaimEvidence{ClaimID: cw.claim.ID, UploadID: id})
@@ -147,6 +161,39 @@ func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 	if len(audit) > 0 {
 		if err := tx.Create(&audit).Error; err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// createKeyed inserts claims that all carry an idempotency key in one statement and sets
+// their IDs, read back by (member, key): a multi-row INSERT's IDs are consecutive on
+// MariaDB and SQLite, but MySQL 8's default (innodb_autoinc_lock_mode = 2) does not
+// promise it.
+func createKeyed(tx *gorm.DB, cws []*claimWrite) error {
+	rows := make([]models.Claim, len(cws))
+	members, keys := make([]int64, len(cws)), make([]string, len(cws))
+	for i, cw := range cws {
+		rows[i] = cw.claim
+		members[i], keys[i] = cw.claim.MemberID, *cw.claim.IdempotencyKey
+	}
+	if err := tx.Create(&rows).Error; err != nil {
+		return err
+	}
+	var got []struct {
+		ID, MemberID   int64
+		IdempotencyKey string
+	}
+	if err := tx.Raw("SELECT id, member_id, idempotency_key FROM claims WHERE member_id IN ? AND idempotency_key IN ?", distinct(members), distinct(keys)).Scan(&got).Error; err != nil {
+		return err
+	}
+	ids := make(map[string]int64, len(got))
+	for _, g := range got {
+		ids[strconv.FormatInt(g.MemberID, 10)+" "+g.IdempotencyKey] = g.ID
+	}
+	for _, cw := range cws {
+		if cw.claim.ID = ids[strconv.FormatInt(cw.claim.MemberID, 10)+" "+*cw.claim.IdempotencyKey]; cw.claim.ID == 0 {
+			return fmt.Errorf("claim of member %d not found after writing it", cw.claim.MemberID)
 		}
 	}
 	return nil

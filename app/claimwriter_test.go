@@ -169,9 +169,10 @@ func withPhoto(t *testing.T, loader *app.Identity, uploads *app.Uploads, member 
 }
 
 // TestClaimsCheckedTogetherAnsweredAlone: the writer checks the claims of one
-// transaction against the database together, and each gets its own answer, a retry of a
-// key in the same batch included. A second batch of good claims is written whole. Every
-// answer must be what the database then holds.
+// transaction against the database together, and each gets its own answer. In the first
+// batch a retry of a key in the same batch makes the one INSERT of the keyed claims fail,
+// so they are written one by one; the second batch has no such retry and goes in whole,
+// its IDs read back by key. Every answer must be what the database then holds.
 func TestClaimsCheckedTogetherAnsweredAlone(t *testing.T) {
 	ctx := context.Background()
 	db := apptest.OpenDB(t)
