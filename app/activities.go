@@ -16,14 +16,17 @@ import (
 
 // Activities are events with a QR check-in code; checking in earns points at once.
 type Activities struct {
-	db  *DB
-	loc *time.Location
-	now func() time.Time
+	db     *DB
+	writer *checkinWriter
+	loc    *time.Location
+	now    func() time.Time
 }
 
 // NewActivities returns the activity use cases; months begin in loc.
 func NewActivities(db *DB, loc *time.Location) *Activities {
-	return &Activities{db: db, loc: loc, now: time.Now}
+	s := &Activities{db: db, loc: loc, now: time.Now}
+	s.writer = newCheckinWriter(s)
+	return s
 }
 
 // checkinCodeLen characters of a 32-letter alphabet: 80 bits, unguessable.
@@ -193,65 +196,42 @@ func distanceM(lat1, lng1, lat2, lng2 float64) float64 {
 // monthly cap). Returns EInvalid (code, place), ENotFound or EConflict (outside the
 // window, checked in already, closed month).
 func (s *Activities) Checkin(ctx context.Context, a *Actor, id int64, in CheckinInput) (CheckinResult, error) {
-	if err := Validate(in); err != nil {
+	cw, err := s.toWrite(ctx, a, id, in)
+	if err != nil {
 		return CheckinResult{}, err
+	}
+	if err := s.writer.q.do(ctx, cw); err != nil {
+		return CheckinResult{}, err
+	}
+	return cw.res, nil
+}
+
+// toWrite checks a check-in against its activity and returns it on its way to the
+// writer, which checks the rest (checked in already, closed month, cap).
+func (s *Activities) toWrite(ctx context.Context, a *Actor, id int64, in CheckinInput) (*checkinWrite, error) {
+	if err := Validate(in); err != nil {
+		return nil, err
 	}
 	act, err := s.load(ctx, s.db.R, id)
 	if err := hidden(err, err == nil && models.PathContains(act.OrgPath, a.BranchPath), errActivityNotFound); err != nil {
-		return CheckinResult{}, err
+		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(strings.TrimSpace(in.Code))), []byte(act.CheckinCode)) != 1 {
-		return CheckinResult{}, models.InvalidField("code", "is not this activity's current check-in code")
+		return nil, models.InvalidField("code", "is not this activity's current check-in code")
 	}
 	now := s.now()
 	if now.Before(act.StartsAt) || now.After(act.EndsAt) {
-		return CheckinResult{}, models.Errorf(models.EConflict, "check-in is open from %s to %s", act.StartsAt.In(s.loc).Format("01-02 15:04"), act.EndsAt.In(s.loc).Format("01-02 15:04"))
+		return nil, models.Errorf(models.EConflict, "check-in is open from %s to %s", act.StartsAt.In(s.loc).Format("01-02 15:04"), act.EndsAt.In(s.loc).Format("01-02 15:04"))
 	}
 	if act.RadiusM != nil {
 		if in.Lat == nil || in.Lng == nil {
-			return CheckinResult{}, models.InvalidField("lat", "this activity needs your location")
+			return nil, models.InvalidField("lat", "this activity needs your location")
 		}
 		if d := distanceM(*act.Lat, *act.Lng, *in.Lat, *in.Lng); d > float64(*act.RadiusM) {
-			return CheckinResult{}, models.InvalidField("lat", "you are too far from the activity")
+			return nil, models.InvalidField("lat", "you are too far from the activity")
 		}
 	}
-	day := models.Today(now, s.loc)
-	var res CheckinResult
-	err = s.db.writeTx(ctx, func(tx *gorm.DB) error {
-		res = CheckinResult{}
-		ci := models.Checkin{ActivityID: act.ID, MemberID: a.ID, Lat: in.Lat, Lng: in.Lng, CreatedAt: now.UTC().Truncate(time.Microsecond)}
-		if err := tx.Create(&ci).Error; err != nil {
-			if isDuplicate(err) {
-				return models.Errorf(models.EConflict, "you have checked in already")
-			}
-			return dbError("check in", err)
-		}
-		st, err := lockMember(tx, a.ID, a.BranchPath, day.Period(), act.RuleCode)
-		if err != nil {
-			return err
-		}
-		rule, err := currentRule(tx, act.RuleCode)
-		if err != nil {
-			return err
-		}
-		var award models.Points
-		award, res.Capped = capAward(rule, rule.Points, st.RuleTotal)
-		if award > 0 {
-			e, err := appendEntry(tx, &st, entryInput{MemberID: a.ID, BranchID: a.BranchID, Rule: rule, OccurredOn: day, Points: award,
-				Source: models.SourceCheckin, Reason: truncateRunes(act.Title, 500), ActorID: &a.ID}, now)
-			if err != nil {
-				return err
-			}
-			res.Entry = &e
-			ci.EntryID = &e.ID
-			if err := tx.Model(&models.Checkin{}).Where("id = ?", ci.ID).Update("entry_id", e.ID).Error; err != nil {
-				return dbError("check in", err)
-			}
-		}
-		res.Checkin = ci
-		return nil
-	})
-	return res, err
+	return &checkinWrite{actor: a, act: act, in: in, now: now, day: models.Today(now, s.loc)}, nil
 }
 
 func truncateRunes(s string, n int) string {

@@ -91,3 +91,25 @@ func (s *Claims) ApproveTogether(actors []*Actor, ids []int64, deadlines []time.
 	}
 	return ds, errs
 }
+
+// CheckinTogether runs one transaction of the check-in writer over check-ins, as if they
+// had queued together: actors[i] at activity acts[i] with ins[i]. It returns each
+// check-in's answer and error.
+func (s *Activities) CheckinTogether(ctx context.Context, actors []*Actor, acts []int64, ins []CheckinInput) ([]CheckinResult, []error) {
+	out, errs := make([]CheckinResult, len(ins)), make([]error, len(ins))
+	var batch []*checkinWrite
+	var at []int
+	for i := range ins {
+		cw, err := s.toWrite(ctx, actors[i], acts[i], ins[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		batch, at = append(batch, cw), append(at, i)
+	}
+	s.writer.commit(batch)
+	for j, cw := range batch {
+		out[at[j]], errs[at[j]] = cw.res, cw.err
+	}
+	return out, errs
+}

@@ -123,3 +123,46 @@ func TestActivitiesAndCheckins(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAMeetingChecksInAtOnce: 24 members check in at one activity at once, each tapping
+// twice. The check-in writer puts them in shared transactions; every member gets one
+// check-in (201) and one conflict (409), one entry of the rule's points, and the ledger
+// verifies.
+func TestAMeetingChecksInAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	now := time.Now()
+	var act models.Activity
+	e.post("/api/v1/activities", e.adminT, map[string]any{"org_id": e.rootID, "title": "全体党员大会", "rule_code": "activity.day",
+		"starts_at": now.Add(-time.Minute).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
+	var ids []int64
+	var tokens []string
+	for i := range 24 {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("M%03d", i), "name": fmt.Sprintf("党员%d", i), "branch_id": []int64{tr.b1, tr.b3}[i%2]}).want(201).decode(&m)
+		ids, tokens = append(ids, m.ID), append(tokens, e.tokenFor(m.ID))
+	}
+	together0 := metric(t, e, `ledger_checkins_total{written="together"}`)
+	got := concurrently(2*len(tokens), func(i int) int {
+		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), tokens[i/2], map[string]any{"code": act.CheckinCode}).Status
+	})
+	if got[201] != len(tokens) || got[409] != len(tokens) {
+		t.Fatalf("48 taps of 24 members: %v, want 24 × 201 and 24 × 409", got)
+	}
+	for _, id := range ids {
+		var checkins, entries int64
+		var points models.Points
+		e.db.R.Model(&models.Checkin{}).Where("activity_id = ? AND member_id = ? AND entry_id IS NOT NULL", act.ID, id).Count(&checkins)
+		e.db.R.Model(&models.Entry{}).Where("member_id = ? AND rule_code = 'activity.day'", id).Count(&entries)
+		e.db.R.Model(&models.Entry{}).Select("COALESCE(SUM(points), 0)").Where("member_id = ?", id).Scan(&points)
+		if checkins != 1 || entries != 1 || points != 20 {
+			t.Errorf("member %d: %d check-ins with an entry, %d entries, %v points; want 1, 1 and 2", id, checkins, entries, points)
+		}
+	}
+	if together := metric(t, e, `ledger_checkins_total{written="together"}`); together <= together0 {
+		t.Errorf("no check-in was written in a shared transaction (%v, before %v)", together, together0)
+	}
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
+	}
+}

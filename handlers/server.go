@@ -62,14 +62,10 @@ func New(d Deps) *fiber.App {
 	}
 	s := &Server{Deps: d, metrics: newHTTPMetrics(d.Registry)}
 	if d.Services != nil && d.Claims != nil {
-		for _, how := range []string{"together", "alone"} {
-			d.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ledger_approvals_total",
-				Help:        "Approvals answered from a transaction shared with others (together), or from one of their own (alone).",
-				ConstLabels: prometheus.Labels{"written": how}}, func() float64 {
-				together, alone := d.Claims.ApprovalsWritten()
-				return float64(map[string]uint64{"together": together, "alone": alone}[how])
-			}))
-		}
+		writtenCounter(d.Registry, "ledger_approvals_total", "Approvals", d.Claims.ApprovalsWritten)
+	}
+	if d.Services != nil && d.Activities != nil {
+		writtenCounter(d.Registry, "ledger_checkins_total", "Check-ins", d.Activities.CheckinsWritten)
 	}
 	f := fiber.New(fiber.Config{
 		AppName:               "partyledger",
@@ -93,4 +89,17 @@ func New(d Deps) *fiber.App {
 	f.Use(s.observe)
 	s.routes(f)
 	return f
+}
+
+// writtenCounter registers a writer's counter of the requests it answered from a
+// transaction shared with others (written="together"), or from one of their own ("alone").
+func writtenCounter(reg prometheus.Registerer, name, what string, written func() (together, alone uint64)) {
+	for _, how := range []string{"together", "alone"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name,
+			Help:        what + " answered from a transaction shared with others (together), or from one of their own (alone).",
+			ConstLabels: prometheus.Labels{"written": how}}, func() float64 {
+			together, alone := written()
+			return float64(map[string]uint64{"together": together, "alone": alone}[how])
+		}))
+	}
 }

@@ -1,0 +1,299 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+
+	"partyledger/models"
+)
+
+// checkinWriter writes check-ins, and under load it writes many members' check-ins in one
+// transaction (group commit), as approvalWriter does for approvals. A meeting's members
+// check in within a minute of each other; alone, each check-in is about a dozen
+// statements and a commit, and all of them move members between the same few scores of
+// their committee's month (hot rows, locked until each commit). Together, each kind of
+// row is one statement for all of them, and the commit and those rows' locks are shared.
+//
+// In a shared transaction a member who checked in already (a double tap that reached
+// another transaction first among them), or whose month is closed, gets their own
+// answer. A member's second check-in in the same transaction is written alone after it
+// commits, so that it meets the first. If the transaction fails for any other reason it
+// is rolled back whole and every check-in is written alone.
+// A caller is answered only once their check-in is committed or rolled back.
+type checkinWriter struct {
+	s *Activities
+	q group[*checkinWrite]
+	// Check-ins answered from a transaction shared with others, and from one of their own.
+	together, alone atomic.Uint64
+}
+
+// checkinWrite is one request's check-in on its way to the database.
+type checkinWrite struct {
+	ticket
+	actor *Actor
+	act   activityScope
+	in    CheckinInput
+	now   time.Time
+	day   models.Date // now's, in the ledger's time zone
+	res   CheckinResult
+}
+
+// maxCheckinBatch bounds the check-ins of one transaction.
+const maxCheckinBatch = 64
+
+// newCheckinWriter returns the check-in writer of s: two transactions at once on MySQL,
+// as the approval writer (whose shared transactions meet on the same score rows); one on
+// SQLite, whose transaction group shares the commit anyway.
+func newCheckinWriter(s *Activities) *checkinWriter {
+	w := &checkinWriter{s: s}
+	w.q = group[*checkinWrite]{slots: 2, max: maxCheckinBatch, commit: w.commit}
+	if s.db.Driver == "sqlite" {
+		w.q.slots = 1
+	}
+	return w
+}
+
+// commit writes batch, together if it can, and sets every check-in's outcome.
+func (w *checkinWriter) commit(batch []*checkinWrite) {
+	batch, ctx, cancel := live(batch)
+	defer cancel()
+	if len(batch) > 1 {
+		var alone []*checkinWrite
+		err := w.s.db.writeTx(ctx, func(tx *gorm.DB) (err error) {
+			alone, err = checkinTogether(tx, batch)
+			return err
+		})
+		switch {
+		case err == nil:
+			w.together.Add(uint64(len(batch) - len(alone)))
+			batch = alone
+		case (IsUnavailable(err) && !isRetryable(err)) || ctx.Err() != nil:
+			for _, cw := range batch {
+				cw.res, cw.err = CheckinResult{}, err
+			}
+			return
+		}
+	}
+	for _, cw := range batch {
+		cw.res, cw.err = w.s.checkinAlone(ctx, cw)
+		w.alone.Add(1)
+	}
+}
+
+// CheckinsWritten counts the check-ins answered so far from a transaction shared with
+// others, and from one of their own.
+func (s *Activities) CheckinsWritten() (together, alone uint64) {
+	return s.writer.together.Load(), s.writer.alone.Load()
+}
+
+var errCheckedIn = models.Errorf(models.EConflict, "you have checked in already")
+
+// checkinTogether writes the check-ins of batch in tx and sets each one's outcome, except
+// those it returns, which are to be written alone. It sets every outcome afresh, since
+// writeTx may run it again.
+func checkinTogether(tx *gorm.DB, batch []*checkinWrite) (alone []*checkinWrite, err error) {
+	// Each member once, in the order of their IDs (the order every writer takes members
+	// in).
+	var todo []*checkinWrite
+	seen := map[int64]bool{}
+	for _, cw := range batch {
+		cw.res, cw.err = CheckinResult{}, nil
+		if seen[cw.actor.ID] {
+			alone = append(alone, cw)
+			continue
+		}
+		seen[cw.actor.ID] = true
+		todo = append(todo, cw)
+	}
+	slices.SortFunc(todo, func(a, b *checkinWrite) int { return cmp.Compare(a.actor.ID, b.actor.ID) })
+
+	// The check-ins first, as a check-in alone writes its own before it takes its member.
+	// A member who checked in already (a double tap that reached another transaction
+	// first, say) makes the INSERT fail on the key, which undoes just that statement: the
+	// members who have a check-in are answered, and the others inserted again.
+	for len(todo) > 0 {
+		rows := make([]models.Checkin, len(todo))
+		for i, cw := range todo {
+			rows[i] = cw.checkin()
+		}
+		ierr := tx.Create(&rows).Error
+		if ierr == nil {
+			break
+		}
+		if !isDuplicate(ierr) {
+			return nil, dbError("check in", ierr)
+		}
+		have, err := checkinsOf(tx, todo)
+		if err != nil {
+			return nil, err
+		}
+		kept := todo[:0:0]
+		for _, cw := range todo {
+			if have[cw.key()] != 0 {
+				cw.err = errCheckedIn
+			} else {
+				kept = append(kept, cw)
+			}
+		}
+		if len(kept) == len(todo) {
+			return nil, dbError("check in", ierr)
+		}
+		todo = kept
+	}
+	if len(todo) == 0 {
+		return alone, nil
+	}
+	ids, err := checkinsOf(tx, todo)
+	if err != nil {
+		return nil, err
+	}
+	for _, cw := range todo {
+		cw.res.Checkin = cw.checkin()
+		if cw.res.Checkin.ID = ids[cw.key()]; cw.res.Checkin.ID == 0 {
+			return nil, fmt.Errorf("check in: member %d's check-in not found after writing it", cw.actor.ID)
+		}
+	}
+
+	reqs := make([]memberLock, len(todo))
+	for i, cw := range todo {
+		reqs[i] = memberLock{MemberID: cw.actor.ID, Path: cw.actor.BranchPath, Period: cw.day.Period(), RuleCode: cw.act.RuleCode}
+	}
+	locked, err := lockMembers(tx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	rules := map[string]models.Rule{}
+	var closed []int64
+	var earned []*checkinWrite // in the order of entries
+	var entries []entryWrite
+	for _, cw := range todo {
+		l := locked[cw.actor.ID]
+		if l.Closed {
+			cw.res, cw.err = CheckinResult{}, errClosed(cw.day.Period())
+			closed = append(closed, ids[cw.key()])
+			continue
+		}
+		rule, ok := rules[cw.act.RuleCode]
+		if !ok {
+			if rule, err = currentRule(tx, cw.act.RuleCode); err != nil {
+				return nil, err
+			}
+			rules[cw.act.RuleCode] = rule
+		}
+		st := l.memberState
+		var award models.Points
+		award, cw.res.Capped = capAward(rule, rule.Points, st.RuleTotal)
+		if award > 0 {
+			e := chainEntry(&st.Head, cw.entryFor(rule, award), cw.now)
+			entries = append(entries, entryWrite{Entry: e, moves: st.advance(e)})
+			earned = append(earned, cw)
+		}
+	}
+	if len(closed) > 0 {
+		// A closed month takes no check-ins: theirs go, as a check-in alone rolls back.
+		if err := tx.Where("id IN ?", closed).Delete(&models.Checkin{}).Error; err != nil {
+			return nil, dbError("check in", err)
+		}
+	}
+	if len(entries) == 0 {
+		return alone, nil
+	}
+	if err := writeEntries(tx, entries); err != nil {
+		return nil, err
+	}
+	var set strings.Builder
+	args := make([]any, 0, 2*len(entries)+1)
+	in := make([]int64, len(entries))
+	set.WriteString("UPDATE checkins SET entry_id = CASE id")
+	for i, cw := range earned {
+		cw.res.Entry = &entries[i].Entry
+		cw.res.Checkin.EntryID = &entries[i].ID
+		set.WriteString(" WHEN ? THEN ?")
+		args = append(args, cw.res.Checkin.ID, entries[i].ID)
+		in[i] = cw.res.Checkin.ID
+	}
+	set.WriteString(" END WHERE id IN ?")
+	if err := tx.Exec(set.String(), append(args, in)...).Error; err != nil {
+		return nil, dbError("check in", err)
+	}
+	return alone, nil
+}
+
+// checkinsOf reads the IDs of the check-ins of cws' members at their activities, by
+// (activity, member); those not found are missing.
+func checkinsOf(tx *gorm.DB, cws []*checkinWrite) (map[[2]int64]int64, error) {
+	acts, members := make([]int64, len(cws)), make([]int64, len(cws))
+	for i, cw := range cws {
+		acts[i], members[i] = cw.act.ID, cw.actor.ID
+	}
+	var got []struct{ ID, ActivityID, MemberID int64 }
+	if err := tx.Raw("SELECT id, activity_id, member_id FROM checkins WHERE activity_id IN ? AND member_id IN ?", distinct(acts), distinct(members)).
+		Scan(&got).Error; err != nil {
+		return nil, dbError("check in", err)
+	}
+	ids := make(map[[2]int64]int64, len(got))
+	for _, g := range got {
+		ids[[2]int64{g.ActivityID, g.MemberID}] = g.ID
+	}
+	return ids, nil
+}
+
+// checkinAlone writes one check-in in a transaction of its own.
+func (s *Activities) checkinAlone(ctx context.Context, cw *checkinWrite) (CheckinResult, error) {
+	var res CheckinResult
+	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
+		res = CheckinResult{}
+		ci := cw.checkin()
+		if err := tx.Create(&ci).Error; err != nil {
+			if isDuplicate(err) {
+				return errCheckedIn
+			}
+			return dbError("check in", err)
+		}
+		st, err := lockMember(tx, cw.actor.ID, cw.actor.BranchPath, cw.day.Period(), cw.act.RuleCode)
+		if err != nil {
+			return err
+		}
+		rule, err := currentRule(tx, cw.act.RuleCode)
+		if err != nil {
+			return err
+		}
+		var award models.Points
+		award, res.Capped = capAward(rule, rule.Points, st.RuleTotal)
+		if award > 0 {
+			e, err := appendEntry(tx, &st, cw.entryFor(rule, award), cw.now)
+			if err != nil {
+				return err
+			}
+			res.Entry = &e
+			ci.EntryID = &e.ID
+			if err := tx.Model(&models.Checkin{}).Where("id = ?", ci.ID).Update("entry_id", e.ID).Error; err != nil {
+				return dbError("check in", err)
+			}
+		}
+		res.Checkin = ci
+		return nil
+	})
+	return res, err
+}
+
+// key is the check-in's (activity, member), which may be written once.
+func (cw *checkinWrite) key() [2]int64 { return [2]int64{cw.act.ID, cw.actor.ID} }
+
+// checkin is the row of the check-in, without its entry.
+func (cw *checkinWrite) checkin() models.Checkin {
+	return models.Checkin{ActivityID: cw.act.ID, MemberID: cw.actor.ID, Lat: cw.in.Lat, Lng: cw.in.Lng, CreatedAt: cw.now.UTC().Truncate(time.Microsecond)}
+}
+
+// entryFor is the entry a check-in earns.
+func (cw *checkinWrite) entryFor(rule models.Rule, award models.Points) entryInput {
+	return entryInput{MemberID: cw.actor.ID, BranchID: cw.actor.BranchID, Rule: rule, OccurredOn: cw.day, Points: award,
+		Source: models.SourceCheckin, Reason: truncateRunes(cw.act.Title, 500), ActorID: &cw.actor.ID}
+}
