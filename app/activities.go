@@ -17,7 +17,7 @@ import (
 // Activities are events with a QR check-in code; checking in earns points at once.
 type Activities struct {
 	db     *DB
-	writer *checkinWriter
+	writer *sharedWriter[*checkinWrite]
 	loc    *time.Location
 	now    func() time.Time
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,28 +13,21 @@ import (
 	"partyledger/models"
 )
 
-// approvalWriter writes approvals, and under load it writes many requests' approvals in
-// one transaction (group commit), as claimWriter does for submissions. An approval writes
-// at least seven rows (the claim, the entry, the member's chain head, three running totals
-// and the audit record); alone, each row is a statement and a round trip, and the
-// transaction's commit is its own. Together, each kind of row is one statement for all of
-// them, and the commit is shared: a secretary clearing the month's queue, or many
-// secretaries at once, cost the database a few statements per transaction instead of
-// thirteen per claim.
+// The approval writer (Claims.approvals) writes approvals, and under load it writes many
+// requests' approvals in one transaction (a sharedWriter), as claimWriter does for
+// submissions. An approval writes at least seven rows (the claim, the entry, the member's
+// chain head, three running totals and the audit record); alone, each row is a statement
+// and a round trip, and the transaction's commit is its own. Together, each kind of row
+// is one statement for all of them, and the commit is shared: a secretary clearing the
+// month's queue, or many secretaries at once, cost the database a few statements per
+// transaction instead of thirteen per claim.
 //
 // In a shared transaction every claim is checked as it would be alone (scope, not its
 // decider's own, still pending, its month open) and one that fails gets its own answer. A
 // second claim of a member already in the transaction is approved alone after it commits,
 // so that it is capped by what the first was awarded. If the transaction fails for any
 // other reason (another secretary decided a claim meanwhile, say) it is rolled back whole
-// and every claim is approved alone. A caller is answered only once its approval is
-// committed or rolled back.
-type approvalWriter struct {
-	s *Claims
-	q group[*approval]
-	// Approvals answered from a shared transaction, and from one of their own.
-	together, alone atomic.Uint64
-}
+// and every claim is approved alone.
 
 // approval is one request's approval on its way to the database.
 type approval struct {
@@ -45,55 +37,16 @@ type approval struct {
 	d     Decision
 }
 
-// maxApprovalBatch bounds the approvals of one transaction.
-const maxApprovalBatch = 64
-
-// newApprovalWriter returns the approval writer of s. SQLite's one writer connection
-// takes a transaction at a time. On MySQL two run at once: with four, more approvals
-// found a transaction free and went alone (13 statements each), and the shared ones met
-// on the committees' score rows; with one, each waited for the last one's commit
-// (bench/ledger, MariaDB: about 1,000/s with one or four, 1,300 to 1,650/s with two).
-func newApprovalWriter(s *Claims) *approvalWriter {
-	w := &approvalWriter{s: s}
-	w.q = group[*approval]{slots: 2, max: maxApprovalBatch, commit: w.commit}
-	if s.db.Driver == "sqlite" {
-		w.q.slots = 1
-	}
-	return w
-}
-
-// commit approves batch, together if it can, and sets every approval's outcome.
-func (w *approvalWriter) commit(batch []*approval) {
-	batch, ctx, cancel := live(batch)
-	defer cancel()
-	if len(batch) > 1 {
-		var alone []*approval
-		err := w.s.db.writeTx(ctx, func(tx *gorm.DB) (err error) {
-			alone, err = w.s.approveTogether(ctx, tx, batch)
-			return err
-		})
-		switch {
-		case err == nil:
-			w.together.Add(uint64(len(batch) - len(alone)))
-			batch = alone
-		case (IsUnavailable(err) && !isRetryable(err)) || ctx.Err() != nil:
-			for _, ap := range batch {
-				ap.d, ap.err = Decision{}, err
-			}
-			return
-		}
-	}
-	for _, ap := range batch {
-		ap.d, ap.err = w.s.approveAlone(ctx, ap.actor, ap.id)
-		w.alone.Add(1)
-	}
+// newApprovalWriter returns the approval writer of s.
+func newApprovalWriter(s *Claims) *sharedWriter[*approval] {
+	return newSharedWriter(s.db, s.approveTogether,
+		func(ctx context.Context, ap *approval) { ap.d, ap.err = s.approveAlone(ctx, ap.actor, ap.id) },
+		func(ap *approval, err error) { ap.d, ap.err = Decision{}, err })
 }
 
 // ApprovalsWritten counts the approvals answered so far from a transaction shared with
 // others, and from one of their own.
-func (s *Claims) ApprovalsWritten() (together, alone uint64) {
-	return s.approvals.together.Load(), s.approvals.alone.Load()
-}
+func (s *Claims) ApprovalsWritten() (together, alone uint64) { return s.approvals.written() }
 
 // errDecidedMeanwhile rolls a shared transaction back when one of its claims was decided
 // by somebody else after it was read: each claim is then approved alone, and that one

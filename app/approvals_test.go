@@ -41,14 +41,7 @@ func TestApprovalsWrittenTogetherFailAlone(t *testing.T) {
 		}
 		return c
 	}
-	actor := func(m models.Member) *app.Actor {
-		t.Helper()
-		a, err := loader.Actor(ctx, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	actor := func(m models.Member) *app.Actor { return actorOf(t, loader, m) }
 	// Branch 00: secretary members[0], members 1–5; branch 01: secretary members[6]; branch
 	// 02: secretary members[12]; branch 10: secretary members[18].
 	sec00, sec01 := actor(members[0]), actor(members[6])

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,25 +13,19 @@ import (
 	"partyledger/models"
 )
 
-// checkinWriter writes check-ins, and under load it writes many members' check-ins in one
-// transaction (group commit), as approvalWriter does for approvals. A meeting's members
-// check in within a minute of each other; alone, each check-in is about a dozen
-// statements and a commit, and all of them move members between the same few scores of
-// their committee's month (hot rows, locked until each commit). Together, each kind of
-// row is one statement for all of them, and the commit and those rows' locks are shared.
+// The check-in writer (Activities.writer) writes check-ins, and under load it writes many
+// members' check-ins in one transaction (a sharedWriter), as the approval writer does for
+// approvals. A meeting's members check in within a minute of each other; alone, each
+// check-in is about a dozen statements and a commit, and all of them move members between
+// the same few scores of their committee's month (hot rows, locked until each commit).
+// Together, each kind of row is one statement for all of them, and the commit and those
+// rows' locks are shared.
 //
 // In a shared transaction a member who checked in already (a double tap that reached
 // another transaction first among them), or whose month is closed, gets their own
 // answer. A member's second check-in in the same transaction is written alone after it
 // commits, so that it meets the first. If the transaction fails for any other reason it
 // is rolled back whole and every check-in is written alone.
-// A caller is answered only once their check-in is committed or rolled back.
-type checkinWriter struct {
-	s *Activities
-	q group[*checkinWrite]
-	// Check-ins answered from a transaction shared with others, and from one of their own.
-	together, alone atomic.Uint64
-}
 
 // checkinWrite is one request's check-in on its way to the database.
 type checkinWrite struct {
@@ -45,60 +38,23 @@ type checkinWrite struct {
 	res   CheckinResult
 }
 
-// maxCheckinBatch bounds the check-ins of one transaction.
-const maxCheckinBatch = 64
-
-// newCheckinWriter returns the check-in writer of s: two transactions at once on MySQL,
-// as the approval writer (whose shared transactions meet on the same score rows); one on
-// SQLite, whose transaction group shares the commit anyway.
-func newCheckinWriter(s *Activities) *checkinWriter {
-	w := &checkinWriter{s: s}
-	w.q = group[*checkinWrite]{slots: 2, max: maxCheckinBatch, commit: w.commit}
-	if s.db.Driver == "sqlite" {
-		w.q.slots = 1
-	}
-	return w
-}
-
-// commit writes batch, together if it can, and sets every check-in's outcome.
-func (w *checkinWriter) commit(batch []*checkinWrite) {
-	batch, ctx, cancel := live(batch)
-	defer cancel()
-	if len(batch) > 1 {
-		var alone []*checkinWrite
-		err := w.s.db.writeTx(ctx, func(tx *gorm.DB) (err error) {
-			alone, err = checkinTogether(tx, batch)
-			return err
-		})
-		switch {
-		case err == nil:
-			w.together.Add(uint64(len(batch) - len(alone)))
-			batch = alone
-		case (IsUnavailable(err) && !isRetryable(err)) || ctx.Err() != nil:
-			for _, cw := range batch {
-				cw.res, cw.err = CheckinResult{}, err
-			}
-			return
-		}
-	}
-	for _, cw := range batch {
-		cw.res, cw.err = w.s.checkinAlone(ctx, cw)
-		w.alone.Add(1)
-	}
+// newCheckinWriter returns the check-in writer of s.
+func newCheckinWriter(s *Activities) *sharedWriter[*checkinWrite] {
+	return newSharedWriter(s.db, checkinTogether,
+		func(ctx context.Context, cw *checkinWrite) { cw.res, cw.err = s.checkinAlone(ctx, cw) },
+		func(cw *checkinWrite, err error) { cw.res, cw.err = CheckinResult{}, err })
 }
 
 // CheckinsWritten counts the check-ins answered so far from a transaction shared with
 // others, and from one of their own.
-func (s *Activities) CheckinsWritten() (together, alone uint64) {
-	return s.writer.together.Load(), s.writer.alone.Load()
-}
+func (s *Activities) CheckinsWritten() (together, alone uint64) { return s.writer.written() }
 
 var errCheckedIn = models.Errorf(models.EConflict, "you have checked in already")
 
 // checkinTogether writes the check-ins of batch in tx and sets each one's outcome, except
 // those it returns, which are to be written alone. It sets every outcome afresh, since
 // writeTx may run it again.
-func checkinTogether(tx *gorm.DB, batch []*checkinWrite) (alone []*checkinWrite, err error) {
+func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alone []*checkinWrite, err error) {
 	// Each member once, in the order of their IDs (the order every writer takes members
 	// in).
 	var todo []*checkinWrite

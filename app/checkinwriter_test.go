@@ -25,14 +25,7 @@ func TestCheckinsWrittenTogetherFailAlone(t *testing.T) {
 	loc := time.UTC
 	sys, orgs, members, ledger, _, acts, _ := setupRandom(t, db, loc)
 	loader := identityOf(db)
-	actor := func(m models.Member) *app.Actor {
-		t.Helper()
-		a, err := loader.Actor(ctx, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	actor := func(m models.Member) *app.Actor { return actorOf(t, loader, m) }
 	now := time.Now()
 	activity := func(rule string) models.Activity {
 		t.Helper()

@@ -24,7 +24,7 @@ import (
 type Claims struct {
 	db        *DB
 	writer    *claimWriter
-	approvals *approvalWriter
+	approvals *sharedWriter[*approval]
 	loc       *time.Location
 	now       func() time.Time
 	byMember  *Limiter // submissions; nil: unlimited

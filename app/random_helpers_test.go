@@ -96,3 +96,13 @@ func memberByID(all []models.Member, id int64) models.Member {
 	}
 	return models.Member{}
 }
+
+// actorOf loads member m as a request would.
+func actorOf(t *testing.T, loader *app.Identity, m models.Member) *app.Actor {
+	t.Helper()
+	a, err := loader.Actor(context.Background(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
