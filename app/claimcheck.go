@@ -116,10 +116,3 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 	}
 	return nil
 }
-
-// distinct returns the values of xs, each once, sorted.
-func distinct[T interface{ ~int64 | ~string }](xs []T) []T {
-	out := slices.Clone(xs)
-	slices.Sort(out)
-	return slices.Compact(out)
-}

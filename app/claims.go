@@ -128,8 +128,7 @@ func (s *Claims) toWrite(a *Actor, key string, in ClaimInput) (*claimWrite, erro
 	if a.BranchKind != models.KindBranch {
 		return nil, models.Errorf(models.EForbidden, "only members of a branch claim points")
 	}
-	ids := uniqueIDs(in.EvidenceIDs)
-	slices.Sort(ids) // as every later answer lists them, a replay's included
+	ids := distinct(in.EvidenceIDs) // sorted, as every later answer lists them, a replay's included
 	var period models.Period
 	if day != "" {
 		period = day.Period()
@@ -228,16 +227,11 @@ func (s *Claims) replay(ctx context.Context, memberID int64, key, reqHash string
 	return models.Claim{}, false, failure
 }
 
-func uniqueIDs(ids []int64) []int64 {
-	seen := map[int64]bool{}
-	out := make([]int64, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
+// distinct returns the values of xs, each once, sorted; never nil.
+func distinct[T interface{ ~int64 | ~string }](xs []T) []T {
+	out := append(make([]T, 0, len(xs)), xs...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // byKey finds the claim a member filed with an idempotency key.
@@ -575,7 +569,7 @@ func (s *Claims) Batch(ctx context.Context, a *Actor, ids []int64, action, reaso
 	if len(ids) == 0 || len(ids) > MaxBatch {
 		fields["claim_ids"] = "must list 1 to 100 claims"
 	}
-	if len(uniqueIDs(ids)) != len(ids) {
+	if len(distinct(ids)) != len(ids) {
 		fields["claim_ids"] = "lists a claim twice"
 	}
 	switch action {

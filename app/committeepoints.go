@@ -133,7 +133,7 @@ func branchCommittees(tx *gorm.DB, branchIDs []int64) (map[int64]int64, error) {
 		return out, nil
 	}
 	var branches []models.Org
-	if err := tx.Where("id IN ? AND kind = ?", uniqueIDs(branchIDs), models.KindBranch).Find(&branches).Error; err != nil {
+	if err := tx.Where("id IN ? AND kind = ?", distinct(branchIDs), models.KindBranch).Find(&branches).Error; err != nil {
 		return nil, dbError("committee of branch", err)
 	}
 	var above []int64
@@ -144,7 +144,7 @@ func branchCommittees(tx *gorm.DB, branchIDs []int64) (map[int64]int64, error) {
 		return out, nil
 	}
 	var committees []models.Org
-	if err := tx.Where("id IN ? AND kind = ?", uniqueIDs(above), models.KindCommittee).Find(&committees).Error; err != nil {
+	if err := tx.Where("id IN ? AND kind = ?", distinct(above), models.KindCommittee).Find(&committees).Error; err != nil {
 		return nil, dbError("committee of branch", err)
 	}
 	return nearestCommittees(branches, committees), nil
