@@ -184,21 +184,13 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 
 // checkinsOf reads the IDs of the check-ins of cws' members at their activities, by
 // (activity, member); those not found are missing.
-func checkinsOf(tx *gorm.DB, cws []*checkinWrite) (map[[2]int64]int64, error) {
+func checkinsOf(tx *gorm.DB, cws []*checkinWrite) (map[idKey[int64, int64]]int64, error) {
 	acts, members := make([]int64, len(cws)), make([]int64, len(cws))
 	for i, cw := range cws {
 		acts[i], members[i] = cw.act.ID, cw.actor.ID
 	}
-	var got []struct{ ID, ActivityID, MemberID int64 }
-	if err := tx.Raw("SELECT id, activity_id, member_id FROM checkins WHERE activity_id IN ? AND member_id IN ?", distinct(acts), distinct(members)).
-		Scan(&got).Error; err != nil {
-		return nil, dbError("check in", err)
-	}
-	ids := make(map[[2]int64]int64, len(got))
-	for _, g := range got {
-		ids[[2]int64{g.ActivityID, g.MemberID}] = g.ID
-	}
-	return ids, nil
+	ids, err := idsByKey(tx, "checkins", "activity_id", "member_id", acts, members)
+	return ids, dbError("check in", err)
 }
 
 // checkinAlone writes one check-in in a transaction of its own.
@@ -241,7 +233,7 @@ func (s *Activities) checkinAlone(ctx context.Context, cw *checkinWrite) (Checki
 }
 
 // key is the check-in's (activity, member), which may be written once.
-func (cw *checkinWrite) key() [2]int64 { return [2]int64{cw.act.ID, cw.actor.ID} }
+func (cw *checkinWrite) key() idKey[int64, int64] { return idKey[int64, int64]{cw.act.ID, cw.actor.ID} }
 
 // checkin is the row of the check-in, without its entry.
 func (cw *checkinWrite) checkin() models.Checkin {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"gorm.io/gorm"
 
@@ -167,9 +166,7 @@ func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 }
 
 // createKeyed inserts claims that all carry an idempotency key in one statement and sets
-// their IDs, read back by (member, key): a multi-row INSERT's IDs are consecutive on
-// MariaDB and SQLite, but MySQL 8's default (innodb_autoinc_lock_mode = 2) does not
-// promise it.
+// their IDs, read back by (member, key) (idsByKey).
 func createKeyed(tx *gorm.DB, cws []*claimWrite) error {
 	rows := make([]models.Claim, len(cws))
 	members, keys := make([]int64, len(cws)), make([]string, len(cws))
@@ -180,19 +177,12 @@ func createKeyed(tx *gorm.DB, cws []*claimWrite) error {
 	if err := tx.Create(&rows).Error; err != nil {
 		return err
 	}
-	var got []struct {
-		ID, MemberID   int64
-		IdempotencyKey string
-	}
-	if err := tx.Raw("SELECT id, member_id, idempotency_key FROM claims WHERE member_id IN ? AND idempotency_key IN ?", distinct(members), distinct(keys)).Scan(&got).Error; err != nil {
+	ids, err := idsByKey(tx, "claims", "member_id", "idempotency_key", members, keys)
+	if err != nil {
 		return err
 	}
-	ids := make(map[string]int64, len(got))
-	for _, g := range got {
-		ids[strconv.FormatInt(g.MemberID, 10)+" "+g.IdempotencyKey] = g.ID
-	}
 	for _, cw := range cws {
-		if cw.claim.ID = ids[strconv.FormatInt(cw.claim.MemberID, 10)+" "+*cw.claim.IdempotencyKey]; cw.claim.ID == 0 {
+		if cw.claim.ID = ids[idKey[int64, string]{cw.claim.MemberID, *cw.claim.IdempotencyKey}]; cw.claim.ID == 0 {
 			return fmt.Errorf("claim of member %d not found after writing it", cw.claim.MemberID)
 		}
 	}

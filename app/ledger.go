@@ -378,8 +378,7 @@ func writeEntries(tx *gorm.DB, w []entryWrite) error {
 		return dbError("append entry", err)
 	}
 	if n > 1 {
-		// A multi-row INSERT's IDs are consecutive on MariaDB, but MySQL 8's default
-		// (innodb_autoinc_lock_mode = 2) does not promise it: read them back.
+		// Read back (idsByKey): MySQL 8 does not promise consecutive IDs.
 		if err := entryIDs(tx, entries); err != nil {
 			return err
 		}
@@ -436,20 +435,44 @@ func entryIDs(tx *gorm.DB, entries []models.Entry) error {
 	for i, e := range entries {
 		members[i], seqs[i] = e.MemberID, e.Seq
 	}
-	var rows []struct{ ID, MemberID, Seq int64 }
-	if err := tx.Raw("SELECT id, member_id, seq FROM entries WHERE member_id IN ? AND seq IN ?", members, seqs).Scan(&rows).Error; err != nil {
+	ids, err := idsByKey(tx, "entries", "member_id", "seq", members, seqs)
+	if err != nil {
 		return dbError("append entry", err)
 	}
-	ids := make(map[[2]int64]int64, len(rows))
-	for _, r := range rows {
-		ids[[2]int64{r.MemberID, r.Seq}] = r.ID
-	}
 	for i := range entries {
-		if entries[i].ID = ids[[2]int64{entries[i].MemberID, entries[i].Seq}]; entries[i].ID == 0 {
+		if entries[i].ID = ids[idKey[int64, int64]{entries[i].MemberID, entries[i].Seq}]; entries[i].ID == 0 {
 			return fmt.Errorf("append entry: entry %d of member %d not found after writing it", entries[i].Seq, entries[i].MemberID)
 		}
 	}
 	return nil
+}
+
+// idKey is the value of a two-column unique key.
+type idKey[A, B comparable] struct {
+	A A
+	B B
+}
+
+// idsByKey reads the IDs of table's rows whose (colA, colB), a unique key, is among as ×
+// bs. It is how the rows of a multi-row INSERT learn their IDs: they are consecutive on
+// MariaDB and SQLite, but MySQL 8's default (innodb_autoinc_lock_mode = 2) does not
+// promise it. table and the columns are the caller's constants, never input.
+func idsByKey[A, B interface{ ~int64 | ~string }](tx *gorm.DB, table, colA, colB string, as []A, bs []B) (map[idKey[A, B]]int64, error) {
+	rows, err := tx.Raw("SELECT id, "+colA+", "+colB+" FROM "+table+" WHERE "+colA+" IN ? AND "+colB+" IN ?", distinct(as), distinct(bs)).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := map[idKey[A, B]]int64{}
+	for rows.Next() {
+		var id int64
+		var k idKey[A, B]
+		if err := rows.Scan(&id, &k.A, &k.B); err != nil {
+			return nil, err
+		}
+		ids[k] = id
+	}
+	return ids, rows.Err()
 }
 
 // chainEntry makes the entry that takes the next place after head, hashes it, and moves
