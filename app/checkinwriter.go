@@ -38,9 +38,10 @@ type checkinWrite struct {
 	res   CheckinResult
 }
 
-// newCheckinWriter returns the check-in writer of s.
+// newCheckinWriter returns the check-in writer of s: two transactions at once on MySQL,
+// as the approval writer, whose shared transactions meet on the same score rows.
 func newCheckinWriter(s *Activities) *sharedWriter[*checkinWrite] {
-	return newSharedWriter(s.db, checkinTogether,
+	return newSharedWriter(s.db, 2, checkinTogether,
 		func(ctx context.Context, cw *checkinWrite) { cw.res, cw.err = s.checkinAlone(ctx, cw) },
 		func(cw *checkinWrite, err error) { cw.res, cw.err = CheckinResult{}, err })
 }

@@ -23,7 +23,7 @@ import (
 // Claims are members' requests for points and secretaries' decisions on them.
 type Claims struct {
 	db        *DB
-	writer    *claimWriter
+	writer    *sharedWriter[*claimWrite]
 	approvals *sharedWriter[*approval]
 	loc       *time.Location
 	now       func() time.Time
@@ -102,7 +102,7 @@ func (s *Claims) Submit(ctx context.Context, a *Actor, key string, in ClaimInput
 	if err != nil {
 		return models.Claim{}, false, err
 	}
-	return s.written(ctx, cw, s.writer.write(ctx, cw))
+	return s.written(ctx, cw, s.writer.q.do(ctx, cw))
 }
 
 // toWrite checks what of a submission needs no database and returns its claim write,

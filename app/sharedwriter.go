@@ -7,18 +7,18 @@ import (
 	"gorm.io/gorm"
 )
 
-// sharedWriter is a group commit for ledger writes (approvals, check-ins) that are
+// sharedWriter is a group commit for writes (claims, approvals, check-ins) that are
 // written together in one transaction when they can be and alone otherwise. While its
 // transactions are busy, new writes wait, and the next transaction takes them all:
 // together writes them in tx but those it hands back, which are then written alone after
 // it commits, as is every write of a transaction that failed for any reason but an
-// unavailable database. A caller is answered only once its write is committed or rolled
-// back.
+// unavailable database. An idle server writes each at once, alone. A caller is answered
+// only once its write is committed or rolled back: nobody is told "failed" about a write
+// that then commits.
 //
-// Two transactions run at once on MySQL: with four, more writes found a transaction free
-// and went alone, and the shared ones met on the committees' score rows; with one, each
-// waited for the last one's commit (bench/ledger, MariaDB approvals: about 1,000/s with one
-// or four, 1,300 to 1,650/s with two). SQLite's one writer connection takes one at a time.
+// A MySQL pool runs a few transactions at once (each writer's own measured number);
+// SQLite's one writer connection takes one at a time, with the writes that arrive
+// meanwhile forming the next.
 type sharedWriter[T grouped] struct {
 	db       *DB
 	q        group[T]
@@ -32,10 +32,11 @@ type sharedWriter[T grouped] struct {
 // maxSharedBatch bounds the writes of one transaction.
 const maxSharedBatch = 64
 
-func newSharedWriter[T grouped](db *DB, together func(ctx context.Context, tx *gorm.DB, batch []T) ([]T, error),
+// newSharedWriter returns a writer that runs mysqlSlots transactions at once on MySQL.
+func newSharedWriter[T grouped](db *DB, mysqlSlots int, together func(ctx context.Context, tx *gorm.DB, batch []T) ([]T, error),
 	alone func(ctx context.Context, it T), fail func(it T, err error)) *sharedWriter[T] {
 	w := &sharedWriter[T]{db: db, together: together, alone: alone, fail: fail}
-	w.q = group[T]{slots: 2, max: maxSharedBatch, commit: w.commit}
+	w.q = group[T]{slots: mysqlSlots, max: maxSharedBatch, commit: w.commit}
 	if db.Driver == "sqlite" {
 		w.q.slots = 1
 	}
