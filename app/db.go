@@ -19,7 +19,6 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 
 	"partyledger/migrations"
 	"partyledger/models"
@@ -65,7 +64,6 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
 	d := &DB{Driver: driver}
-	var err error
 	switch driver {
 	case "sqlite":
 		if dir := filepath.Dir(dsn); dir != "." {
@@ -74,14 +72,18 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 			}
 		}
 		base := "file:" + dsn + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_time_format=sqlite"
-		if d.sqlW, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
+		w, err := newCachingConnector(base + "&_txlock=immediate")
+		if err != nil {
 			return nil, fmt.Errorf("open db: %w", err)
 		}
+		d.sqlW = sql.OpenDB(w)
 		d.sqlW.SetMaxOpenConns(1)
 		d.sqlW.SetMaxIdleConns(1)
-		if d.sqlR, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+		r, err := newCachingConnector(base + "&_pragma=query_only(1)")
+		if err != nil {
 			return nil, fmt.Errorf("open db: %w", err)
 		}
+		d.sqlR = sql.OpenDB(r)
 		d.sqlR.SetMaxOpenConns(8)
 		d.sqlR.SetMaxIdleConns(8)
 		if d.W, err = gorm.Open(sqlite.Dialector{DriverName: "sqlite", Conn: d.sqlW}, cfg); err != nil {
