@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +35,9 @@ type DB struct {
 	R      *gorm.DB
 	sqlW   *sql.DB
 	sqlR   *sql.DB
-	rules  sync.Map // rule versions, which never change: "code\x00version" → models.Rule
-	txg    *txGroup // SQLite: writeTx's group commit
+	rules  sync.Map      // rule versions, which never change: "code\x00version" → models.Rule
+	txg    *txGroup      // SQLite: writeTx's group commit
+	ckpt   *checkpointer // SQLite: the WAL's checkpoints, beside the writer
 }
 
 // OpenDB opens the database of the given driver ("sqlite" or "mysql") with the default
@@ -72,7 +74,8 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 			}
 		}
 		base := "file:" + dsn + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_time_format=sqlite"
-		w, err := newCachingConnector(base + "&_txlock=immediate")
+		// The writer checkpoints the WAL only as a backstop; checkpointer does it beside it.
+		w, err := newCachingConnector(base + "&_txlock=immediate&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")")
 		if err != nil {
 			return nil, fmt.Errorf("open db: %w", err)
 		}
@@ -93,6 +96,9 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 			return nil, fmt.Errorf("open db: %w", err)
 		}
 		d.txg = newTxGroup(d)
+		if d.ckpt, err = startCheckpointer(base); err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
 	case "mysql":
 		mcfg, err := MySQLConfig(dsn)
 		if err != nil {
@@ -211,7 +217,11 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (d *DB) Close() error {
-	err := d.sqlW.Close()
+	var err error
+	if d.ckpt != nil {
+		err = d.ckpt.close()
+	}
+	err = errors.Join(err, d.sqlW.Close())
 	if d.sqlR != d.sqlW {
 		err = errors.Join(err, d.sqlR.Close())
 	}

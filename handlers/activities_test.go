@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,6 +162,14 @@ func TestAMeetingChecksInAtOnce(t *testing.T) {
 	}
 	if together := metric(t, e, `ledger_checkins_total{written="together"}`); together <= together0 {
 		t.Errorf("no check-in was written in a shared transaction (%v, before %v)", together, together0)
+	}
+	if e.db.Driver == "sqlite" {
+		if failed := metric(t, e, "ledger_sqlite_checkpoint_failures_total"); failed != 0 {
+			t.Errorf("%v background WAL checkpoints failed", failed)
+		}
+		if body := string(e.get("/metrics", "").want(200).Body); !strings.Contains(body, "\nledger_sqlite_wal_pages ") {
+			t.Error("/metrics has no ledger_sqlite_wal_pages")
+		}
 	}
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatal(err)

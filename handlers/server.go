@@ -67,6 +67,14 @@ func New(d Deps) *fiber.App {
 	if d.Services != nil && d.Activities != nil {
 		writtenCounter(d.Registry, "ledger_checkins_total", "Check-ins", d.Activities.CheckinsWritten)
 	}
+	if d.DB != nil && d.DB.Driver == "sqlite" {
+		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ledger_sqlite_wal_pages",
+			Help: "Pages in the SQLite WAL at its last background checkpoint; near the writer's backstop (8,000) the background checkpoints are not keeping up or a long read holds the WAL."},
+			func() float64 { pages, _ := d.DB.Checkpoints(); return float64(pages) }))
+		d.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ledger_sqlite_checkpoint_failures_total",
+			Help: "Background WAL checkpoints that failed; the writer then checkpoints past its backstop."},
+			func() float64 { _, failed := d.DB.Checkpoints(); return float64(failed) }))
+	}
 	f := fiber.New(fiber.Config{
 		AppName:               "partyledger",
 		Immutable:             true, // strings from the request outlive it safely
