@@ -152,6 +152,15 @@ func (l *actorLoader) check(ctx context.Context, memberID int64) (int64, error) 
 	return rev, nil
 }
 
+// Cached returns the cached copy of memberID's actor without asking the database, for a
+// write whose own transaction checks it (ErrActorChanged); ok is false when there is none.
+func (l *actorLoader) Cached(memberID int64) (a *Actor, ok bool) {
+	l.mu.RLock()
+	c, ok := l.cache[memberID]
+	l.mu.RUnlock()
+	return c.actor, ok
+}
+
 // Speculate is LoadActor in two halves, for reads with no side effects. It returns the
 // cached copy of memberID's actor at once, and starts the check LoadActor makes (status
 // and auth_rev) beside the caller's own work. confirm waits for that check and returns

@@ -69,6 +69,14 @@ func (s *Claims) approveTogether(ctx context.Context, tx *gorm.DB, batch []*appr
 	if err != nil {
 		return nil, err
 	}
+	deciders := make([]*Actor, len(batch))
+	for i, ap := range batch {
+		deciders[i] = ap.actor
+	}
+	current, err := currentActors(tx, deciders)
+	if err != nil {
+		return nil, err
+	}
 	// Each member once; in the order of their chain heads, the order every writer takes
 	// them in, so that two transactions that meet on members wait instead of deadlocking.
 	type work struct {
@@ -84,6 +92,10 @@ func (s *Claims) approveTogether(ctx context.Context, tx *gorm.DB, batch []*appr
 		var nf error
 		if !ok {
 			nf = errClaimNotFound
+		}
+		if !current[ap.actor] {
+			ap.err = ErrActorChanged
+			continue
 		}
 		if ap.err = decidableBy(ap.actor, c, nf); ap.err != nil {
 			continue

@@ -20,22 +20,27 @@ type claimCheck struct {
 	period     models.Period // "" when occurred_on is not a date
 	orgs       []int64       // the member's branch and the orgs above it
 	assignment *int64
+	actor      *Actor // the caller's copy, checked current (nil: not checked)
 
-	rule     models.Rule            // the newest version; Code is "" when there is none
-	owned    int                    // how many of photos are the member's
-	closed   bool                   // the month is closed for one of orgs
-	assigned *models.PostAssignment // the assignment, if it is the member's
+	actorChanged bool                   // actor is no longer current (ErrActorChanged)
+	rule         models.Rule            // the newest version; Code is "" when there is none
+	owned        int                    // how many of photos are the member's
+	closed       bool                   // the month is closed for one of orgs
+	assigned     *models.PostAssignment // the assignment, if it is the member's
 }
 
 // readChecks answers checks in two statements, however many they are: the rules, then
-// the photos' owners, the closed months and the assignments in one UNION ALL of index
-// lookups.
+// the photos' owners, the closed months, the assignments and the callers' status and
+// auth_rev in one UNION ALL of index lookups.
 func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 	var codes []string
-	var photos, orgs, assignments []int64
+	var photos, orgs, assignments, callers []int64
 	var periods []models.Period
 	for _, chk := range checks {
 		codes = append(codes, chk.ruleCode)
+		if chk.actor != nil {
+			callers = append(callers, chk.actor.ID)
+		}
 		photos = append(photos, chk.photos...)
 		if chk.period != "" {
 			periods = append(periods, chk.period)
@@ -70,7 +75,12 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 		parts = append(parts, "SELECT 'a', id, member_id, starts_on, ends_on FROM post_assignments WHERE id IN ?")
 		args = append(args, distinct(assignments))
 	}
+	if len(callers) > 0 {
+		parts = append(parts, "SELECT 'v', id, auth_rev, status, '' FROM members WHERE id IN ?")
+		args = append(args, distinct(callers))
+	}
 	owner := map[int64]int64{}
+	rev := map[int64]int64{} // of the active callers
 	closed := map[models.Period][]int64{}
 	assigned := map[int64]models.PostAssignment{}
 	if len(parts) > 0 {
@@ -92,6 +102,10 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 				closed[models.Period(s)] = append(closed[models.Period(s)], a)
 			case "a":
 				assigned[a] = models.PostAssignment{ID: a, MemberID: b, StartsOn: models.Date(s), EndsOn: models.Date(e)}
+			case "v":
+				if models.MemberStatus(s) == models.StatusActive {
+					rev[a] = b
+				}
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -99,6 +113,11 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 		}
 	}
 	for _, chk := range checks {
+		chk.actorChanged = false
+		if chk.actor != nil {
+			r, ok := rev[chk.actor.ID]
+			chk.actorChanged = !ok || r != chk.actor.rev
+		}
 		chk.rule = newest[chk.ruleCode]
 		chk.owned = 0
 		for _, id := range chk.photos {

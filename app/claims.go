@@ -137,7 +137,7 @@ func (s *Claims) toWrite(a *Actor, key string, in ClaimInput) (*claimWrite, erro
 	// claims it writes (claimCheck): the rule's newest version, the photos' owner, the
 	// month, the assignment.
 	cw := &claimWrite{actor: a.ID, key: key, reqHash: reqHash, check: claimCheck{member: a.ID, ruleCode: in.RuleCode, photos: ids,
-		period: period, orgs: ancestorIDs(a.BranchPath), assignment: in.AssignmentID}}
+		period: period, orgs: ancestorIDs(a.BranchPath), assignment: in.AssignmentID, actor: a}}
 	cw.prepare = func(found *claimCheck) (models.Claim, error) {
 		return s.claimFrom(a, key, in, reqHash, day, maps.Clone(fields), found)
 	}
@@ -147,6 +147,9 @@ func (s *Claims) toWrite(a *Actor, key string, in ClaimInput) (*claimWrite, erro
 // written answers a submission from its write's outcome err: the claim, created; or,
 // for a submission that failed, what replay says.
 func (s *Claims) written(ctx context.Context, cw *claimWrite, err error) (models.Claim, bool, error) {
+	if errors.Is(err, ErrActorChanged) {
+		return models.Claim{}, false, err // nothing to replay to a caller not checked yet
+	}
 	if err != nil {
 		if me := (*models.Error)(nil); !errors.As(err, &me) {
 			err = dbError("submit claim", err)
@@ -489,6 +492,11 @@ func (s *Claims) approveAlone(ctx context.Context, a *Actor, id int64) (Decision
 	var d Decision
 	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		d = Decision{}
+		if current, err := currentActors(tx, []*Actor{a}); err != nil {
+			return err
+		} else if !current[a] {
+			return ErrActorChanged
+		}
 		c, err := s.decidable(ctx, tx, a, id)
 		if err != nil {
 			return err

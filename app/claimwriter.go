@@ -74,6 +74,10 @@ func insertClaims(tx *gorm.DB, batch []*claimWrite) error {
 	}
 	var ordered []*claimWrite
 	for _, cw := range batch {
+		if cw.check.actorChanged {
+			cw.claim, cw.err = models.Claim{}, ErrActorChanged
+			continue
+		}
 		cw.claim, cw.err = cw.prepare(&cw.check)
 		if cw.err == nil {
 			ordered = append(ordered, cw)

@@ -64,6 +64,13 @@ func (s *Identity) SpeculativeActor(ctx context.Context, memberID int64) (a *Act
 	return s.actors.Speculate(ctx, memberID)
 }
 
+// CachedActor returns the cached copy of the caller, if there is one, without asking the
+// database whether it is current: only for a write whose transaction checks that itself
+// (ErrActorChanged).
+func (s *Identity) CachedActor(memberID int64) (*Actor, bool) {
+	return s.actors.Cached(memberID)
+}
+
 // Tokens returns the token service.
 func (s *Identity) Tokens() *Tokens { return s.tokens }
 

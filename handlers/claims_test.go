@@ -467,3 +467,76 @@ func TestTwoSecretariesBatchTheSameClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWritesCheckTheirCallerInTheirOwnTransaction: claims and approvals run with the
+// server's cached copy of the caller, checked in the write's own transaction. Each change
+// to the caller after the copy was cached must still take effect at once: a removed role
+// refuses the approval and writes nothing, a granted one is found, a disabled member files
+// nothing and gets no replay, a moved member claims in their new branch.
+func TestWritesCheckTheirCallerInTheirOwnTransaction(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	day := today(e)
+	photos := map[string]int64{}
+	body := func(key, rule string) map[string]any {
+		if photos[key] == 0 {
+			photos[key] = e.uploadID(tr.aliceT)
+		}
+		return map[string]any{"rule_code": rule, "occurred_on": day, "note": "学习", "evidence_ids": []int64{photos[key]}}
+	}
+	claim := func(tok, key, rule string) models.Claim {
+		t.Helper()
+		var c models.Claim
+		e.claim(tok, key, body(key, rule)).want(201).decode(&c)
+		return c
+	}
+	status := func(id int64) string {
+		t.Helper()
+		var c models.Claim
+		e.get(fmt.Sprintf("/api/v1/claims/%d", id), e.adminT).want(200).decode(&c)
+		return string(c.Status)
+	}
+	a := claim(tr.aliceT, "a", "four_ones.read_theory")
+	b := claim(tr.aliceT, "b", "four_ones.volunteer")
+	c := claim(tr.aliceT, "c", "four_ones.listen_masses")
+
+	// A role removed after the secretary's copy was cached.
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", a.ID), tr.secT, nil).want(200)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.sec), e.adminT, []any{}).want(200)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", b.ID), tr.secT, nil).want(404) // a plain member of the branch now
+	if s := status(b.ID); s != "pending" {
+		t.Fatalf("claim approved by a secretary whose role was removed: %s", s)
+	}
+
+	// A role granted after the copy (without it) was cached.
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", b.ID), tr.bobT, nil).want(404) // not his branch
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.b1}}).want(200)
+	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", b.ID), tr.bobT, nil).want(200)
+	if s := status(b.ID); s != "approved" {
+		t.Fatalf("claim not approved by a secretary just granted the role: %s", s)
+	}
+
+	// A member moved to another branch after their copy was cached claims there. (Their
+	// photos are uploaded first: an upload reloads the caller.)
+	toMove, fresh := body("d", "four_ones.guide_activists"), body("e", "four_ones.listen_masses")
+	e.importFile(e.adminT, "move.csv", []byte(fmt.Sprintf("member_no,name,branch\nA001,王小丽,%d\n", tr.b2))).want(200)
+	var moved models.Claim
+	e.claim(tr.aliceT, "d", toMove).want(201).decode(&moved)
+	if moved.BranchID != tr.b2 {
+		t.Fatalf("claim filed in branch %d after the move, want %d", moved.BranchID, tr.b2)
+	}
+
+	// A member disabled after their copy was cached files nothing, and is not answered
+	// from their earlier claims either.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]string{"status": "inactive"}).want(200)
+	e.claim(tr.aliceT, "e", fresh).want(401)
+	e.claim(tr.aliceT, "c", body("c", "four_ones.listen_masses")).want(401) // c's own key and body
+	var n int64
+	e.db.R.Model(&models.Claim{}).Where("member_id = ?", tr.alice).Count(&n)
+	if n != 4 {
+		t.Fatalf("%d claims of the member, want 4", n)
+	}
+	if s := status(c.ID); s != "pending" {
+		t.Fatalf("claim c: %s", s)
+	}
+}

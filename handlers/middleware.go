@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -193,6 +194,44 @@ func (s *Server) auth(c *fiber.Ctx) error {
 	}
 	c.Locals(keyActor, a)
 	return c.Next()
+}
+
+// authWrite is auth for a write whose own transaction checks the caller's status and
+// auth_rev (app.ErrActorChanged): the cached copy of the caller, when there is one, stands
+// in for the lookup auth makes, and h runs with it. When the write finds the copy out of
+// date, or h fails where a current copy might not have (a role the copy lacks), the caller
+// is loaded as auth loads them and h runs once more, with them. A copy found current
+// keeps h's answer. Nothing is written for a caller who is not current, and no answer
+// leaves before the caller has been checked.
+func (s *Server) authWrite(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := s.bearer(c)
+		if err != nil {
+			return err
+		}
+		a, cached := s.Identity.CachedActor(id)
+		if !cached {
+			if a, err = s.Identity.Actor(c.UserContext(), id); err != nil {
+				return err
+			}
+		}
+		c.Locals(keyActor, a)
+		err = h(c)
+		if err == nil || (!cached && !errors.Is(err, app.ErrActorChanged)) {
+			return err
+		}
+		now, lerr := s.Identity.Actor(c.UserContext(), id)
+		if lerr != nil {
+			return lerr
+		}
+		if now == a && !errors.Is(err, app.ErrActorChanged) {
+			return err // the copy was current: its answer stands
+		}
+		c.Response().ResetBody()
+		c.Status(fiber.StatusOK)
+		c.Locals(keyActor, now)
+		return h(c)
+	}
 }
 
 // bearer returns the member id of the request's access token.

@@ -49,11 +49,11 @@ func (s *Server) routes(f *fiber.App) {
 	f.Post(v1+"/posts", s.auth, withBody(fiber.StatusCreated, s.Posts.Create))
 	f.Post(v1+"/posts/:id/assignments", s.auth, byIDWithBody(fiber.StatusCreated, s.Posts.Assign))
 
-	f.Post(v1+"/claims", s.auth, s.submitClaim)
+	f.Post(v1+"/claims", s.authWrite(s.submitClaim))
 	f.Get(v1+"/claims", s.auth, claimList(s.Claims.List))
 	f.Get(v1+"/claims/:id", s.auth, byID(fiber.StatusOK, s.Claims.Get))
 	f.Post(v1+"/claims/:id/withdraw", s.auth, byID(fiber.StatusOK, s.Claims.Withdraw))
-	f.Post(v1+"/claims/:id/approve", s.auth, byID(fiber.StatusOK, s.Claims.Approve))
+	f.Post(v1+"/claims/:id/approve", s.authWrite(byID(fiber.StatusOK, s.Claims.Approve)))
 	f.Post(v1+"/claims/:id/reject", s.auth, byIDWithReason(fiber.StatusOK, s.Claims.Reject))
 	f.Get(v1+"/approvals", s.auth, claimList(s.Claims.Queue))
 	f.Post(v1+"/approvals/batch", s.auth, s.batchDecide)

@@ -1,0 +1,50 @@
+package app
+
+import (
+	"gorm.io/gorm"
+
+	"partyledger/models"
+)
+
+// A write may run with the cached copy of its caller (Identity.CachedActor) instead of
+// asking the database first whether that copy is current: the write's own transaction
+// reads the caller's status and auth_rev with the rest of what it reads, and writes
+// nothing for a caller whose copy is out of date (ErrActorChanged). That saves the write
+// a statement and a round trip of its own, which bench/ledger measured at a sixth to a
+// third of the write's throughput on MariaDB, and it checks the caller at the moment of
+// writing, not before. The HTTP layer then loads the caller afresh and sends the write
+// once more (handlers.confirmedWrite).
+
+// ErrActorChanged says the caller's account changed (roles, branch, status) after the copy
+// of it the write was checked with; nothing was written.
+var ErrActorChanged = &models.Error{Code: models.EConflict, Message: "your account changed while this request ran; send it again"}
+
+// currentActors returns which of actors are current in tx: active, at the auth_rev their
+// copy was read at.
+func currentActors(tx *gorm.DB, actors []*Actor) (map[*Actor]bool, error) {
+	ids := make([]int64, len(actors))
+	for i, a := range actors {
+		ids[i] = a.ID
+	}
+	var rows []struct {
+		ID      int64
+		Status  models.MemberStatus
+		AuthRev int64
+	}
+	if err := tx.Raw("SELECT id, status, auth_rev FROM members WHERE id IN ?", distinct(ids)).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	rev := make(map[int64]int64, len(rows))
+	for _, r := range rows {
+		if r.Status == models.StatusActive {
+			rev[r.ID] = r.AuthRev
+		}
+	}
+	out := make(map[*Actor]bool, len(actors))
+	for _, a := range actors {
+		if r, ok := rev[a.ID]; ok && r == a.rev {
+			out[a] = true
+		}
+	}
+	return out, nil
+}
