@@ -10,10 +10,10 @@ import (
 // asking the database first whether that copy is current: the write's own transaction
 // reads the caller's status and auth_rev with the rest of what it reads, and writes
 // nothing for a caller whose copy is out of date (ErrActorChanged). That saves the write
-// a statement and a round trip of its own, which bench/ledger measured at a sixth to a
-// third of the write's throughput on MariaDB, and it checks the caller at the moment of
-// writing, not before. The HTTP layer then loads the caller afresh and sends the write
-// once more (handlers.confirmedWrite).
+// a statement and a round trip of its own (bench/ledger on MariaDB: about a sixth more
+// claims and approvals a second), and it checks the caller at the moment of writing, not
+// before. The HTTP layer then loads the caller afresh and sends the write once more
+// (handlers' authWrite).
 
 // ErrActorChanged says the caller's account changed (roles, branch, status) after the copy
 // of it the write was checked with; nothing was written.
