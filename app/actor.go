@@ -169,9 +169,7 @@ func (l *actorLoader) Cached(memberID int64) (a *Actor, ok bool) {
 // the request fails as LoadActor would have failed it. ok is false when no copy is
 // cached; call LoadActor then. confirm must be called exactly once.
 func (l *actorLoader) Speculate(ctx context.Context, memberID int64) (a *Actor, confirm func() (*Actor, error), ok bool) {
-	l.mu.RLock()
-	c, ok := l.cache[memberID]
-	l.mu.RUnlock()
+	cached, ok := l.Cached(memberID)
 	if !ok {
 		return nil, nil, false
 	}
@@ -184,13 +182,13 @@ func (l *actorLoader) Speculate(ctx context.Context, memberID int64) (a *Actor, 
 		rev, err := l.check(ctx, memberID)
 		done <- checked{rev, err}
 	}()
-	return c.actor, func() (*Actor, error) {
+	return cached, func() (*Actor, error) {
 		x := <-done
 		if x.err != nil {
 			return nil, x.err
 		}
-		if x.rev == c.rev {
-			return c.actor, nil
+		if x.rev == cached.rev {
+			return cached, nil
 		}
 		return l.at(ctx, memberID, x.rev)
 	}, true

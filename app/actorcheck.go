@@ -19,8 +19,13 @@ import (
 // of it the write was checked with; nothing was written.
 var ErrActorChanged = &models.Error{Code: models.EConflict, Message: "your account changed while this request ran; send it again"}
 
-// currentActors returns which of actors are current in tx: active, at the auth_rev their
-// copy was read at.
+// currentAt says whether this copy of the actor is current for a member who now has status
+// and auth_rev rev: active, at the auth_rev the copy was read at.
+func (a *Actor) currentAt(status models.MemberStatus, rev int64) bool {
+	return status == models.StatusActive && rev == a.rev
+}
+
+// currentActors returns which of actors are current in tx (currentAt).
 func currentActors(tx *gorm.DB, actors []*Actor) (map[*Actor]bool, error) {
 	ids := make([]int64, len(actors))
 	for i, a := range actors {
@@ -34,15 +39,13 @@ func currentActors(tx *gorm.DB, actors []*Actor) (map[*Actor]bool, error) {
 	if err := tx.Raw("SELECT id, status, auth_rev FROM members WHERE id IN ?", distinct(ids)).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	rev := make(map[int64]int64, len(rows))
+	now := make(map[int64]revRow, len(rows))
 	for _, r := range rows {
-		if r.Status == models.StatusActive {
-			rev[r.ID] = r.AuthRev
-		}
+		now[r.ID] = revRow{status: r.Status, rev: r.AuthRev}
 	}
 	out := make(map[*Actor]bool, len(actors))
 	for _, a := range actors {
-		if r, ok := rev[a.ID]; ok && r == a.rev {
+		if r, ok := now[a.ID]; ok && a.currentAt(r.status, r.rev) {
 			out[a] = true
 		}
 	}

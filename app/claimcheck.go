@@ -80,7 +80,7 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 		args = append(args, distinct(callers))
 	}
 	owner := map[int64]int64{}
-	rev := map[int64]int64{} // of the active callers
+	callerNow := map[int64]revRow{}
 	closed := map[models.Period][]int64{}
 	assigned := map[int64]models.PostAssignment{}
 	if len(parts) > 0 {
@@ -103,9 +103,7 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 			case "a":
 				assigned[a] = models.PostAssignment{ID: a, MemberID: b, StartsOn: models.Date(s), EndsOn: models.Date(e)}
 			case "v":
-				if models.MemberStatus(s) == models.StatusActive {
-					rev[a] = b
-				}
+				callerNow[a] = revRow{status: models.MemberStatus(s), rev: b}
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -115,8 +113,8 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 	for _, chk := range checks {
 		chk.actorChanged = false
 		if chk.actor != nil {
-			r, ok := rev[chk.actor.ID]
-			chk.actorChanged = !ok || r != chk.actor.rev
+			r, ok := callerNow[chk.actor.ID]
+			chk.actorChanged = !ok || !chk.actor.currentAt(r.status, r.rev)
 		}
 		chk.rule = newest[chk.ruleCode]
 		chk.owned = 0
