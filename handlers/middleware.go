@@ -227,10 +227,7 @@ func (s *Server) authWrite(h fiber.Handler) fiber.Handler {
 		if now == a && !errors.Is(err, app.ErrActorChanged) {
 			return err // the copy was current: its answer stands
 		}
-		c.Response().ResetBody()
-		c.Status(fiber.StatusOK)
-		c.Locals(keyActor, now)
-		return h(c)
+		return redo(c, now, h)
 	}
 }
 
@@ -278,14 +275,22 @@ func (s *Server) authRead(h fiber.Handler) fiber.Handler {
 			return err
 		}
 		s.metrics.speculative.WithLabelValues("redone").Inc()
-		c.Response().ResetBody()
-		c.Status(fiber.StatusOK)
 		if cerr != nil {
+			c.Response().ResetBody()
+			c.Status(fiber.StatusOK)
 			return cerr
 		}
-		c.Locals(keyActor, now)
-		return h(c)
+		return redo(c, now, h)
 	}
+}
+
+// redo drops what h answered with a copy of the caller that was out of date and runs h
+// again with the caller as they are now.
+func redo(c *fiber.Ctx, now *app.Actor, h fiber.Handler) error {
+	c.Response().ResetBody()
+	c.Status(fiber.StatusOK)
+	c.Locals(keyActor, now)
+	return h(c)
 }
 
 func actor(c *fiber.Ctx) *app.Actor {
