@@ -19,7 +19,7 @@ func (s *Claims) WriteClaimsTogether(claims []models.Claim, evidence [][]int64, 
 		batch[i] = &claimWrite{check: claimCheck{member: c.MemberID, ruleCode: c.RuleCode, photos: evidence[i]}, actor: c.MemberID, ticket: ticket{deadline: deadlines[i]},
 			prepare: func(*claimCheck) (models.Claim, error) { return c, nil }}
 	}
-	s.writer.commit(batch)
+	s.writer.q.take(batch)
 	out, errs := make([]models.Claim, len(batch)), make([]error, len(batch))
 	for i, cw := range batch {
 		out[i], errs[i] = cw.claim, cw.err
@@ -41,7 +41,7 @@ func (s *Claims) SubmitTogether(ctx context.Context, actors []*Actor, keys []str
 		}
 		batch, at = append(batch, cw), append(at, i)
 	}
-	s.writer.commit(batch)
+	s.writer.q.take(batch)
 	for j, cw := range batch {
 		i := at[j]
 		out[i], created[i], errs[i] = s.written(ctx, cw, cw.err)
@@ -58,7 +58,7 @@ func (d *DB) WriteTogether(fns []func(tx *gorm.DB) error, deadlines []time.Time)
 	for i, fn := range fns {
 		batch[i] = &txJob{fn: fn, ticket: ticket{deadline: deadlines[i]}}
 	}
-	g.commit(batch)
+	g.q.take(batch)
 	errs := make([]error, len(batch))
 	for i, j := range batch {
 		errs[i] = j.err
@@ -84,7 +84,7 @@ func (s *Claims) ApproveTogether(actors []*Actor, ids []int64, deadlines []time.
 	for i, id := range ids {
 		batch[i] = &approval{actor: actors[i], id: id, ticket: ticket{deadline: deadlines[i]}}
 	}
-	s.approvals.commit(batch)
+	s.approvals.q.take(batch)
 	ds, errs := make([]Decision, len(batch)), make([]error, len(batch))
 	for i, ap := range batch {
 		ds[i], errs[i] = ap.d, ap.err
@@ -107,7 +107,7 @@ func (s *Activities) CheckinTogether(ctx context.Context, actors []*Actor, acts 
 		}
 		batch, at = append(batch, cw), append(at, i)
 	}
-	s.writer.commit(batch)
+	s.writer.q.take(batch)
 	for j, cw := range batch {
 		out[at[j]], errs[at[j]] = cw.res, cw.err
 	}

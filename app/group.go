@@ -124,32 +124,51 @@ func (g *group[T]) run() {
 			it.ticketOf().taken = true
 		}
 		g.mu.Unlock()
-		g.commit(batch)
-		for _, it := range batch {
-			close(it.ticketOf().done)
-		}
+		g.take(batch)
 	}
 }
 
-// live returns the items of batch with time left, answering the others with
-// context.DeadlineExceeded, and a context that ends at the deadline of the least patient
-// of them.
-func live[T grouped](batch []T) ([]T, context.Context, context.CancelFunc) {
+// take is one lot of run. An item with less than groupMargin left is answered at once
+// with context.DeadlineExceeded, and the others are committed. The late item is not kept
+// for the end of the commit: that lives as long as the least patient of the others, so
+// as long as the full request timeout of one that has just arrived, and the late item's
+// caller would wait up to that long past its own deadline.
+func (g *group[T]) take(batch []T) {
 	now := time.Now()
-	deadline := now.Add(groupLimit)
-	out := batch[:0:0]
+	live := batch[:0:0]
 	for _, it := range batch {
 		t := it.ticketOf()
-		switch {
-		case t.deadline.IsZero():
-		case t.deadline.Sub(now) < groupMargin:
+		if !t.deadline.IsZero() && t.deadline.Sub(now) < groupMargin {
 			t.err = context.DeadlineExceeded
+			t.answer()
 			continue
-		case t.deadline.Before(deadline):
-			deadline = t.deadline
 		}
-		out = append(out, it)
+		live = append(live, it)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	return out, ctx, cancel
+	if len(live) > 0 {
+		g.commit(live)
+	}
+	for _, it := range live {
+		it.ticketOf().answer()
+	}
+}
+
+// answer wakes the item's caller; a ticket of a test that calls take directly has no one
+// to wake.
+func (t *ticket) answer() {
+	if t.done != nil {
+		close(t.done)
+	}
+}
+
+// commitContext returns a context that ends at the deadline of the least patient item of
+// batch, or after groupLimit when none has a deadline.
+func commitContext[T grouped](batch []T) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(groupLimit)
+	for _, it := range batch {
+		if d := it.ticketOf().deadline; !d.IsZero() && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return context.WithDeadline(context.Background(), deadline)
 }

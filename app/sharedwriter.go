@@ -45,7 +45,7 @@ func newSharedWriter[T grouped](db *DB, mysqlSlots int, together func(ctx contex
 
 // commit writes batch, together if it can, and sets every write's outcome.
 func (w *sharedWriter[T]) commit(batch []T) {
-	batch, ctx, cancel := live(batch)
+	ctx, cancel := commitContext(batch)
 	defer cancel()
 	if len(batch) > 1 {
 		var alone []T

@@ -44,13 +44,10 @@ func (g *txGroup) do(ctx context.Context, fn func(tx *gorm.DB) error) error {
 
 // commit runs batch in one transaction and sets every write's outcome.
 func (g *txGroup) commit(batch []*txJob) {
-	batch, ctx, cancel := live(batch)
+	ctx, cancel := commitContext(batch)
 	defer cancel()
 	if len(batch) == 1 {
 		batch[0].err = g.db.W.WithContext(ctx).Transaction(withCounts(batch[0].run))
-		return
-	}
-	if len(batch) == 0 {
 		return
 	}
 	err := g.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
