@@ -32,34 +32,32 @@ type Claims struct {
 }
 
 // NewClaims returns the claim use cases; months begin in loc. Submissions from outside
-// (SubmitFrom) are unlimited until Limit is called.
+// (Allow) are unlimited until Limit is called.
 func NewClaims(db *DB, loc *time.Location) *Claims {
 	s := &Claims{db: db, writer: newClaimWriter(db), loc: loc, now: time.Now}
 	s.approvals = newApprovalWriter(s)
 	return s
 }
 
-// Limit caps submissions per member and per client IP (see SubmitFrom).
+// Limit caps submissions per member and per client IP (see Allow).
 func (s *Claims) Limit(perMember, perIP RateLimit) *Claims {
 	s.byMember = NewLimiter(perMember.N, perMember.Per, perMember.N)
 	s.byIP = NewLimiter(perIP.N, perIP.Per, perIP.N)
 	return s
 }
 
-// SubmitFrom is Submit for a request from a client IP: it first takes one submission from
-// the member's and the IP's allowances. A retry with the same key counts too: a client
-// that retries in a tight loop is slowed like any other. Returns ERateLimited, or what
-// Submit returns.
-func (s *Claims) SubmitFrom(ctx context.Context, a *Actor, ip, key string, in ClaimInput) (models.Claim, bool, error) {
-	if s.byMember != nil {
-		if err := s.byMember.Allow(strconv.FormatInt(a.ID, 10)); err != nil {
-			return models.Claim{}, false, err
-		}
-		if err := s.byIP.Allow(ip); err != nil {
-			return models.Claim{}, false, err
-		}
+// Allow takes one submission from the allowances of member and of the client IP it
+// comes from, before Submit. A retry with the same key counts too: a client that retries
+// in a tight loop is slowed like any other. Returns ERateLimited, or nil (always, until
+// Limit is called).
+func (s *Claims) Allow(member int64, ip string) error {
+	if s.byMember == nil {
+		return nil
 	}
-	return s.Submit(ctx, a, key, in)
+	if err := s.byMember.Allow(strconv.FormatInt(member, 10)); err != nil {
+		return err
+	}
+	return s.byIP.Allow(ip)
 }
 
 // ClaimInput is what POST /claims takes.

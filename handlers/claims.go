@@ -16,7 +16,16 @@ func (s *Server) submitClaim(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	claim, created, err := s.Claims.SubmitFrom(c.UserContext(), actor(c), clientIP(c), c.Get("Idempotency-Key"), req)
+	// A submission takes from the member's and the client's allowances once: when
+	// authWrite runs this again because the caller's copy was out of date, nothing was
+	// written the first time, and the member must not pay twice for it.
+	if c.Locals(keyAllowed) == nil {
+		if err := s.Claims.Allow(actor(c).ID, clientIP(c)); err != nil {
+			return err
+		}
+		c.Locals(keyAllowed, true)
+	}
+	claim, created, err := s.Claims.Submit(c.UserContext(), actor(c), c.Get("Idempotency-Key"), req)
 	if err != nil {
 		return err
 	}

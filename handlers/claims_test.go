@@ -400,6 +400,32 @@ func TestClaimSubmissionsAreRateLimited(t *testing.T) {
 	}
 }
 
+// TestAClaimRedoneForAStaleCallerCountsOnce: a claim filed with an out-of-date copy of
+// its caller writes nothing and runs again with the caller as they are now; the member's
+// allowance pays for it once, so a member with one submission left still files it.
+func TestAClaimRedoneForAStaleCallerCountsOnce(t *testing.T) {
+	e := newEnv(t, map[string]string{"LEDGER_CLAIM_LIMIT_MEMBER": "3/1m"})
+	tr := e.seedTree()
+	body := func(i int, photo int64) map[string]any {
+		return map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 0.5, "note": fmt.Sprint(i), "evidence_ids": []int64{photo}}
+	}
+	var photos []int64
+	for range 4 { // uploaded first: an upload loads the caller afresh
+		photos = append(photos, e.uploadID(tr.aliceT))
+	}
+	for i := range 2 {
+		e.claim(tr.aliceT, fmt.Sprintf("k%d", i), body(i, photos[i])).want(201)
+	}
+	// Moved to another branch: her cached copy is out of date, the claim is redone.
+	e.importFile(e.adminT, "move.csv", []byte(fmt.Sprintf("member_no,name,branch\nA001,王小丽,%d\n", tr.b2))).want(200)
+	var moved models.Claim
+	e.claim(tr.aliceT, "k2", body(2, photos[2])).want(201).decode(&moved)
+	if moved.BranchID != tr.b2 {
+		t.Fatalf("claim filed in branch %d after the move, want %d", moved.BranchID, tr.b2)
+	}
+	e.claim(tr.aliceT, "k3", body(3, photos[3])).want(429) // the allowance is used up now
+}
+
 // TestTwoSecretariesBatchTheSameClaims: a branch's secretary and their general branch's
 // secretary each approve the same twelve members' claims in one batch, at once, three
 // times. The approval writer puts each batch's claims in shared transactions, and the two

@@ -65,6 +65,7 @@ const (
 	keyActor ctxKey = iota
 	keyClientIP
 	keyRequestCtx // the request's context before its deadline, for routes with another
+	keyAllowed    // a claim's submission was taken from its allowances (see submitClaim)
 )
 
 // observe runs around every request: it assigns the request id (a well-formed incoming
