@@ -133,12 +133,13 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	frank := member("F001", "孙芳", tr.b1, &tr.g1)
 	erin := member("E001", "周爱玲", tr.b2, nil)
 	gina := member("G001", "吴静", tr.b3, nil)
-	hank := member("H001", "郑浩", tr.b2, nil)   // leaves after earning this month
-	ivy := member("I001", "冯怡", tr.b1, &tr.g1) // leaves having earned nothing
-	for id, b := range map[int64]int64{tr.alice: tr.b1, tr.sec: tr.b1, dave: tr.b1, frank: tr.b1, tr.bob: tr.b2, erin: tr.b2, tr.carol: tr.b3, tr.lead: tr.b3, gina: tr.b3, hank: tr.b2, ivy: tr.b1} {
+	hank := member("H001", "郑浩", tr.b2, nil)    // leaves after earning this month
+	ivy := member("I001", "冯怡", tr.b1, &tr.g1)  // leaves having earned nothing
+	kate := member("K001", "钱凯", tr.b1, &tr.g1) // earns in the group, then moves to b2
+	for id, b := range map[int64]int64{tr.alice: tr.b1, tr.sec: tr.b1, dave: tr.b1, frank: tr.b1, tr.bob: tr.b2, erin: tr.b2, tr.carol: tr.b3, tr.lead: tr.b3, gina: tr.b3, hank: tr.b2, ivy: tr.b1, kate: tr.b1} {
 		m.branchOf[id] = b
 	}
-	m.groupOf[tr.alice], m.groupOf[frank] = tr.g1, tr.g1
+	m.groupOf[tr.alice], m.groupOf[frank], m.groupOf[kate] = tr.g1, tr.g1, tr.g1
 
 	now := time.Now().In(e.cfg.Location)
 	first := time.Date(now.Year(), now.Month(), 1, 12, 0, 0, 0, e.cfg.Location)
@@ -188,6 +189,12 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	m.branchOf[tr.bob] = tr.b1
 	manual(tr.bob, 2.5, 0)
 	bobT := e.tokenFor(tr.bob)
+	// Kate earns in g1, then moves to b2, which leaves her in no group: her b1 row stays on
+	// b1's board, and leaves g1's, whose members are those in it now.
+	manual(kate, 7, 0)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", kate), e.adminT, map[string]any{"branch_id": tr.b2}).want(200)
+	m.branchOf[kate] = tr.b2
+	delete(m.groupOf, kate)
 
 	scopes := []struct {
 		name     string
