@@ -11,16 +11,17 @@ import (
 	"partyledger/models"
 )
 
-// TestSharedWritesRefuseAStaleCaller: a shared transaction of the approval writer holds a
-// write whose caller's copy is out of date (their account changed after it was read:
-// auth_rev moved on) beside the same caller's current copy. The stale one is refused with
-// ErrActorChanged and leaves nothing behind; the current one is written. (A request alone
-// takes the writers' path for one write, which the handlers' tests cover.)
+// TestSharedWritesRefuseAStaleCaller: a shared transaction of the approval writer, and one
+// of the check-in writer, each hold a write whose caller's copy is out of date (their
+// account changed after it was read: auth_rev moved on) beside the same caller's current
+// copy. The stale one is refused with ErrActorChanged and leaves nothing behind; the
+// current one is written. (A request alone takes the writers' path for one write, which
+// the handlers' tests cover.)
 func TestSharedWritesRefuseAStaleCaller(t *testing.T) {
 	ctx := context.Background()
 	db := apptest.OpenDB(t)
 	loc := time.UTC
-	sys, _, members, _, claims, _, uploads := setupRandom(t, db, loc)
+	sys, orgs, members, _, claims, acts, uploads := setupRandom(t, db, loc)
 	loader := identityOf(db)
 	actor := func(m models.Member) *app.Actor { return actorOf(t, loader, m) }
 	stale := func(m models.Member) (old, now *app.Actor) {
@@ -68,6 +69,26 @@ func TestSharedWritesRefuseAStaleCaller(t *testing.T) {
 		}
 	}
 
+	// Check-ins: members[3] with a stale copy and members[4] with a current one.
+	act, err := acts.Create(ctx, sys, app.ActivityInput{OrgID: orgs[0], Title: "支部党员大会", RuleCode: "meeting.attend",
+		StartsAt: time.Now().Add(-time.Minute).Format(time.RFC3339), EndsAt: time.Now().Add(time.Hour).Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old3, _ := stale(members[3])
+	in := app.CheckinInput{Code: act.CheckinCode}
+	_, cerrs := acts.CheckinTogether(ctx, []*app.Actor{old3, actor(members[4])}, []int64{act.ID, act.ID}, []app.CheckinInput{in, in})
+	if !errors.Is(cerrs[0], app.ErrActorChanged) || cerrs[1] != nil {
+		t.Errorf("check-ins: %v, want ErrActorChanged and none", cerrs)
+	}
+	for m, want := range map[int64]int64{members[3].ID: 0, members[4].ID: 1} {
+		var n, entries int64
+		db.R.Model(&models.Checkin{}).Where("activity_id = ? AND member_id = ?", act.ID, m).Count(&n)
+		db.R.Model(&models.Entry{}).Where("member_id = ? AND source = ?", m, models.SourceCheckin).Count(&entries)
+		if n != want || entries != want {
+			t.Errorf("member %d: %d check-ins and %d entries, want %d", m, n, entries, want)
+		}
+	}
 	if _, err := app.Verify(ctx, db); err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,11 @@ import (
 // Together, each kind of row is one statement for all of them, and the commit and those
 // rows' locks are shared.
 //
-// In a shared transaction a member who checked in already (a double tap that reached
-// another transaction first among them), or whose month is closed, gets their own
-// answer. A member's second check-in in the same transaction is written alone after it
+// A check-in runs with the cached copy of its caller, which its transaction checks first
+// (actorcheck.go): one whose copy is out of date gets ErrActorChanged, with nothing
+// written. In a shared transaction a member who checked in already (a double tap that
+// reached another transaction first among them), or whose month is closed, gets their
+// own answer. A member's second check-in in the same transaction is written alone after it
 // commits, so that it meets the first. If the transaction fails for any other reason it
 // is rolled back whole and every check-in is written alone.
 
@@ -56,12 +58,24 @@ var errCheckedIn = models.Errorf(models.EConflict, "you have checked in already"
 // those it returns, which are to be written alone. It sets every outcome afresh, since
 // writeTx may run it again.
 func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alone []*checkinWrite, err error) {
+	actors := make([]*Actor, len(batch))
+	for i, cw := range batch {
+		cw.res, cw.err = CheckinResult{}, nil
+		actors[i] = cw.actor
+	}
+	current, err := currentActors(tx, actors)
+	if err != nil {
+		return nil, dbError("check in", err)
+	}
 	// Each member once, in the order of their IDs (the order every writer takes members
 	// in).
 	var todo []*checkinWrite
 	seen := map[int64]bool{}
 	for _, cw := range batch {
-		cw.res, cw.err = CheckinResult{}, nil
+		if !current[cw.actor] {
+			cw.err = ErrActorChanged
+			continue
+		}
 		if seen[cw.actor.ID] {
 			alone = append(alone, cw)
 			continue
@@ -199,6 +213,11 @@ func (s *Activities) checkinAlone(ctx context.Context, cw *checkinWrite) (Checki
 	var res CheckinResult
 	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		res = CheckinResult{}
+		if current, err := currentActors(tx, []*Actor{cw.actor}); err != nil {
+			return dbError("check in", err)
+		} else if !current[cw.actor] {
+			return ErrActorChanged
+		}
 		ci := cw.checkin()
 		if err := tx.Create(&ci).Error; err != nil {
 			if isDuplicate(err) {

@@ -175,3 +175,51 @@ func TestAMeetingChecksInAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckinsCheckTheirCallerInTheirOwnTransaction: a check-in runs with the server's
+// cached copy of the caller, checked in the write's own transaction, as claims and
+// approvals do (TestWritesCheckTheirCallerInTheirOwnTransaction). Each change to the
+// caller after the copy was cached must still take effect at once: a member moved out of
+// the activity's branch is refused and nothing is written, one moved into it checks in
+// there, a disabled member checks in nowhere.
+func TestCheckinsCheckTheirCallerInTheirOwnTransaction(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	now := time.Now()
+	var act models.Activity
+	e.post("/api/v1/activities", tr.secT, map[string]any{"org_id": tr.b1, "title": "支部党员大会", "rule_code": "meeting.attend",
+		"starts_at": now.Add(-time.Hour).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
+	checkin := func(token string) *result {
+		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token, map[string]any{"code": act.CheckinCode})
+	}
+	written := func(member int64) (checkins, entries int64) {
+		e.db.R.Model(&models.Checkin{}).Where("activity_id = ? AND member_id = ?", act.ID, member).Count(&checkins)
+		e.db.R.Model(&models.Entry{}).Where("member_id = ? AND source = ?", member, models.SourceCheckin).Count(&entries)
+		return
+	}
+	for _, token := range []string{tr.aliceT, tr.bobT, tr.secT} {
+		e.get("/api/v1/activities", token).want(200) // each caller's copy is cached
+	}
+
+	// Alice moves from b1 to b2: b1's meeting is no longer hers.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"branch_id": tr.b2}).want(200)
+	checkin(tr.aliceT).want(404)
+	if c, n := written(tr.alice); c+n != 0 {
+		t.Fatalf("a member moved out of the branch: %d check-ins and %d entries written", c, n)
+	}
+
+	// Bob moves from b2 into b1: he checks in, and earns in b1.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"branch_id": tr.b1}).want(200)
+	var res app.CheckinResult
+	checkin(tr.bobT).want(201).decode(&res)
+	if res.Entry == nil || res.Entry.BranchID != tr.b1 {
+		t.Fatalf("a member moved into the branch: %+v, want an entry in branch %d", res.Entry, tr.b1)
+	}
+
+	// The secretary, disabled, checks in nowhere.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]any{"status": "inactive"}).want(200)
+	checkin(tr.secT).want(401)
+	if c, n := written(tr.sec); c+n != 0 {
+		t.Fatalf("a disabled member: %d check-ins and %d entries written", c, n)
+	}
+}

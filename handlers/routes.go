@@ -61,7 +61,7 @@ func (s *Server) routes(f *fiber.App) {
 	f.Get(v1+"/activities", s.auth, s.listActivities)
 	f.Post(v1+"/activities", s.auth, withBody(fiber.StatusCreated, s.Activities.Create))
 	f.Post(v1+"/activities/:id/code", s.auth, byID(fiber.StatusOK, s.Activities.RotateCode))
-	f.Post(v1+"/activities/:id/checkin", s.auth, byIDWithBody(fiber.StatusCreated, s.Activities.Checkin))
+	f.Post(v1+"/activities/:id/checkin", s.authWrite(byIDWithBody(fiber.StatusCreated, s.Activities.Checkin)))
 	f.Get(v1+"/activities/:id/attendance", s.auth, s.attendance)
 
 	f.Get(v1+"/members/:id/summary", s.authRead(s.memberSummary))
