@@ -194,6 +194,8 @@ func TestClaimLifecycle(t *testing.T) {
 		return e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT, map[string]any{"member_id": member, "starts_on": from, "ends_on": to, "commitment": "亮身份、亮职责、亮承诺"})
 	}
 	assign(tr.bob, day, day).want(422) // not of this branch
+	// Only the branch's secretary assigns: not a member to herself.
+	e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.aliceT, map[string]any{"member_id": tr.alice, "starts_on": day, "ends_on": day, "commitment": "亮身份"}).want(404)
 	assign(tr.alice, day, "2000-01-01").want(422)
 	yearStart, yearEnd := day[:4]+"-01-01", day[:4]+"-12-31"
 	assign(tr.alice, yearStart, yearEnd).want(201).decode(&as)

@@ -388,3 +388,64 @@ func TestBulkRoutesOutliveTheRequestTimeout(t *testing.T) {
 		t.Fatalf("the report misses the imported member:\n%s", body)
 	}
 }
+
+// TestAnAdminOfAGeneralBranchStaysInIt: an admin whose role is over one general branch
+// (b1 and b2) adds members, imports the roster, reopens months, reads the audit log and
+// edits the org tree only inside it, never in b3. Each refusal here is a check of its own in the code, which no
+// other test reached.
+func TestAnAdminOfAGeneralBranchStaysInIt(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
+
+	// Members: added inside his general branch only.
+	e.post("/api/v1/members", tr.bobT, map[string]any{"member_no": "X001", "name": "韩梅", "branch_id": tr.b3}).want(422)
+	e.post("/api/v1/members", tr.bobT, map[string]any{"member_no": "X001", "name": "韩梅", "branch_id": tr.b2}).want(201)
+
+	// A roster import does not take a member from outside into his branches.
+	e.importFile(tr.bobT, "roster.csv", []byte(fmt.Sprintf("member_no,name,branch\nC001,张伟,%d\n", tr.b2))).want(422)
+	var carol models.Member
+	e.db.R.Take(&carol, tr.carol)
+	if carol.BranchID != tr.b3 {
+		t.Fatalf("an admin of gb1 moved carol from b3 to branch %d", carol.BranchID)
+	}
+
+	// Closed months: he reopens b2's, and neither he nor a secretary b3's.
+	period := today(e)[:7]
+	for _, b := range []int64{tr.b2, tr.b3} {
+		e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": b}).want(200)
+	}
+	reopen := func(token string, org int64) *result {
+		return e.post("/api/v1/periods/"+period+"/reopen", token, map[string]any{"org_id": org, "reason": "补录遗漏的志愿活动"})
+	}
+	reopen(tr.bobT, tr.b3).want(404)
+	reopen(tr.secT, tr.b3).want(404)
+	reopen(tr.bobT, tr.b2).want(200)
+	reopen(e.adminT, tr.b3).want(200) // closed until now
+
+	// The audit log: his general branch's records only.
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d", e.rootID), tr.bobT).want(404)
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d", tr.b3), tr.bobT).want(404)
+	var audit app.List[models.AuditRecord]
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.gb1), tr.bobT).want(200).decode(&audit)
+	inside := map[int64]bool{tr.gb1: true, tr.b1: true, tr.g1: true, tr.b2: true}
+	actions := map[string]int{}
+	for _, r := range audit.Items {
+		if r.OrgID == nil || !inside[*r.OrgID] {
+			t.Fatalf("an admin of gb1 reads an audit record of org %v: %+v", r.OrgID, r)
+		}
+		actions[r.Action]++
+	}
+	if actions["period.closed"] != 1 || actions["period.reopened"] != 1 {
+		t.Fatalf("gb1's audit log: %v", actions)
+	}
+
+	// The org tree: he renames inside, and neither edits b3 nor moves b2 out from under gb1.
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b3), tr.bobT, map[string]any{"name": "机关第二党支部"}).want(404)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b2), tr.bobT, map[string]any{"parent_id": e.rootID}).want(422)
+	var b2 models.Org
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b2), tr.bobT, map[string]any{"name": "研究生第二党支部"}).want(200).decode(&b2)
+	if b2.ParentID == nil || *b2.ParentID != tr.gb1 || b2.Name != "研究生第二党支部" {
+		t.Fatalf("b2 after his edits: %+v", b2)
+	}
+}
