@@ -80,6 +80,7 @@ func TestClaimLifecycle(t *testing.T) {
 	photo := e.uploadID(tr.aliceT)
 	read := map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": day, "note": "读《习近平谈治国理政》", "evidence_ids": []int64{photo}}
 	var c models.Claim
+	e.claim(e.adminT, "", read).want(403) // the admin is a member of the committee, not of a branch
 	e.claim(tr.aliceT, "", read).want(201).decode(&c)
 	if c.Status != "pending" || c.PointsRequested != 20 || c.Quantity != 10 || c.BranchID != tr.b1 || len(c.EvidenceIDs) != 1 || c.RuleVersion != 1 {
 		t.Fatalf("claim: %+v", c)
@@ -207,7 +208,11 @@ func TestClaimLifecycle(t *testing.T) {
 	pioneer := func(asg any, on string) *result {
 		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": on, "assignment_id": asg})
 	}
-	pioneer(nil, day).want(422)
+	var env struct{ Error models.Error }
+	pioneer(nil, day).want(422).decode(&env)
+	if env.Error.Fields["assignment_id"] == "" {
+		t.Fatalf("pioneer duty without an assignment: %+v, want assignment_id named", env.Error)
+	}
 	pioneer(as.ID, fmt.Sprintf("%d-12-31", time.Now().Year()-1)).want(422)
 	pioneer(as.ID, day).want(201).decode(&c)
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
