@@ -37,7 +37,7 @@ func currentActors(tx *gorm.DB, actors []*Actor) (map[*Actor]bool, error) {
 		AuthRev int64
 	}
 	if err := tx.Raw("SELECT id, status, auth_rev FROM members WHERE id IN ?", distinct(ids)).Scan(&rows).Error; err != nil {
-		return nil, err
+		return nil, dbError("check caller", err)
 	}
 	now := make(map[int64]revRow, len(rows))
 	for _, r := range rows {
@@ -50,4 +50,17 @@ func currentActors(tx *gorm.DB, actors []*Actor) (map[*Actor]bool, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkCurrent is currentActors for the one caller of a write alone: ErrActorChanged when
+// their copy is out of date.
+func checkCurrent(tx *gorm.DB, a *Actor) error {
+	current, err := currentActors(tx, []*Actor{a})
+	if err != nil {
+		return err
+	}
+	if !current[a] {
+		return ErrActorChanged
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 	}
 	current, err := currentActors(tx, actors)
 	if err != nil {
-		return nil, dbError("check in", err)
+		return nil, err
 	}
 	// Each member once, in the order of their IDs (the order every writer takes members
 	// in).
@@ -213,10 +213,8 @@ func (s *Activities) checkinAlone(ctx context.Context, cw *checkinWrite) (Checki
 	var res CheckinResult
 	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		res = CheckinResult{}
-		if current, err := currentActors(tx, []*Actor{cw.actor}); err != nil {
-			return dbError("check in", err)
-		} else if !current[cw.actor] {
-			return ErrActorChanged
+		if err := checkCurrent(tx, cw.actor); err != nil {
+			return err
 		}
 		ci := cw.checkin()
 		if err := tx.Create(&ci).Error; err != nil {

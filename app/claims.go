@@ -490,10 +490,8 @@ func (s *Claims) approveAlone(ctx context.Context, a *Actor, id int64) (Decision
 	var d Decision
 	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		d = Decision{}
-		if current, err := currentActors(tx, []*Actor{a}); err != nil {
+		if err := checkCurrent(tx, a); err != nil {
 			return err
-		} else if !current[a] {
-			return ErrActorChanged
 		}
 		c, err := s.decidable(ctx, tx, a, id)
 		if err != nil {
