@@ -102,3 +102,19 @@ func TestExpiredInvite(t *testing.T) {
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]string{"status": "inactive"}).want(200)
 	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.bob), e.adminT, nil).want(409)
 }
+
+func TestExpiredRefreshToken(t *testing.T) {
+	e := newEnv(t, map[string]string{"LEDGER_REFRESH_TTL": "1s"})
+	tr := e.seedTree()
+	fresh, err := e.svc.Identity.Tokens().NewSession(t.Context(), tr.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": fresh.RefreshToken}).want(200)
+	stale, err := e.svc.Identity.Tokens().NewSession(t.Context(), tr.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": stale.RefreshToken}).want(401)
+}
