@@ -326,6 +326,7 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 		var creates []*models.Member
 		var createIdx []int
 		var audits []models.AuditRecord
+		var disabled []int64
 		for i, p := range plans {
 			res.Rows[i] = ImportRowResult{Row: p.row.Row, MemberNo: p.member.MemberNo}
 			if p.old == nil {
@@ -346,6 +347,9 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 				"updated_at": now, "auth_rev": gorm.Expr("auth_rev + 1")}
 			if err := tx.Model(&models.Member{}).Where("id = ?", o.ID).Updates(changes).Error; err != nil {
 				return dbError("import", err)
+			}
+			if p.member.Status != models.StatusActive {
+				disabled = append(disabled, o.ID)
 			}
 			after := o
 			after.Name, after.BranchID, after.GroupID, after.Status, after.UpdatedAt = p.member.Name, p.member.BranchID, p.member.GroupID, p.member.Status, now
@@ -378,6 +382,9 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 			if progress != nil {
 				progress(res.Updated+res.Created, len(plans))
 			}
+		}
+		if err := endSessions(tx, disabled, now); err != nil {
+			return err
 		}
 		if len(audits) > 0 {
 			if err := tx.CreateInBatches(audits, 500).Error; err != nil {

@@ -244,9 +244,8 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 			return dbError("update member", err)
 		}
 		if after.Status != models.StatusActive {
-			// A disabled member's sessions end now, not when their tokens expire.
-			if err := tx.Model(&models.RefreshToken{}).Where("member_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
-				return dbError("update member", err)
+			if err := endSessions(tx, []int64{id}, now); err != nil {
+				return err
 			}
 		}
 		return writeAudit(tx, &a.ID, &after.BranchID, "member.updated", "member", id, before, after)
@@ -420,4 +419,17 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 		return writeAudit(tx, &a.ID, &m.BranchID, "member.roles_set", "member", id, before, out)
 	})
 	return out, err
+}
+
+// endSessions revokes the refresh tokens of members who were just disabled, whichever way:
+// their sessions end now, not when their tokens expire, and stay ended if they are
+// enabled again.
+func endSessions(tx *gorm.DB, ids []int64, now time.Time) error {
+	for start := 0; start < len(ids); start += 500 {
+		batch := ids[start:min(start+500, len(ids))]
+		if err := tx.Model(&models.RefreshToken{}).Where("member_id IN ? AND revoked_at IS NULL", batch).Update("revoked_at", now).Error; err != nil {
+			return dbError("end sessions", err)
+		}
+	}
+	return nil
 }

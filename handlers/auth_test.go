@@ -178,6 +178,11 @@ func TestDemoCodes(t *testing.T) {
 		t.Fatalf("demo member: %+v", me)
 	}
 	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:NOPE"}).want(401)
+	// A disabled demo member has no way in either.
+	if err := d.db.W.Model(&models.Member{}).Where("member_no = ?", "D00002").Update("status", models.StatusInactive).Error; err != nil {
+		t.Fatal(err)
+	}
+	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:D00002"}).want(401)
 	if d.wx.calls.Load() != 0 {
 		t.Fatal("demo codes must not call WeChat")
 	}
@@ -348,4 +353,61 @@ func TestRolesAndStatusTakeEffectAtOnce(t *testing.T) {
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", me.ID), e.adminT, map[string]string{"status": "inactive"}).want(409)
 	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", me.ID), e.adminT, []any{}).want(403)
 	_ = http.StatusOK
+}
+
+// TestAMemberDisabledByTheRosterIsLockedOut: a roster import that marks members 停用 ends
+// every way they had in, as disabling them one by one does, and marking them 正常 again
+// does not bring their old sessions back.
+func TestAMemberDisabledByTheRosterIsLockedOut(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	if err := e.db.W.Model(&models.Member{}).Where("id = ?", tr.alice).Update("wechat_openid", "wx-alice").Error; err != nil {
+		t.Fatal(err)
+	}
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]string{"username": "chen.shuji", "password": "党建工作2026"}).want(200)
+	passwordLogin := func() *result {
+		return e.post("/api/v1/auth/password/login", "", map[string]string{"username": "chen.shuji", "password": "党建工作2026"})
+	}
+	wechatLogin := func() *result {
+		return e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-wx-alice"})
+	}
+	var alice, sec app.TokenPair
+	wechatLogin().want(200).decode(&alice)
+	passwordLogin().want(200).decode(&sec)
+	if alice.Status != "bound" || alice.RefreshToken == "" || sec.RefreshToken == "" {
+		t.Fatalf("sessions before: %+v %+v", alice, sec)
+	}
+	roster := func(status string) {
+		t.Helper()
+		e.importFile(e.adminT, "roster.csv", []byte(fmt.Sprintf("member_no,name,branch,group,status\nA001,王小丽,%d,%d,%s\nS001,陈书记,%d,,%s\n",
+			tr.b1, tr.g1, status, tr.b1, status))).want(200)
+	}
+
+	roster("停用")
+	for name, r := range map[string]*result{
+		"alice's access token":  e.get("/api/v1/me", alice.AccessToken),
+		"alice's refresh token": e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": alice.RefreshToken}),
+		"alice's WeChat log-in": wechatLogin(),
+		"sec's refresh token":   e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": sec.RefreshToken}),
+		"sec's password log-in": passwordLogin(),
+	} {
+		if r.Status != 401 {
+			t.Errorf("%s after 停用: %d %s", name, r.Status, r.Body)
+		}
+	}
+
+	roster("正常")
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": alice.RefreshToken}).want(401)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": sec.RefreshToken}).want(401)
+	wechatLogin().want(200).decode(&alice)
+	passwordLogin().want(200).decode(&sec)
+	e.get("/api/v1/me", alice.AccessToken).want(200)
+	e.get("/api/v1/me", sec.AccessToken).want(200)
+
+	// Refresh reads the member's status itself, so a member disabled by any other way
+	// (here, straight in the database) cannot refresh either.
+	if err := e.db.W.Model(&models.Member{}).Where("id = ?", tr.alice).Update("status", models.StatusInactive).Error; err != nil {
+		t.Fatal(err)
+	}
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": alice.RefreshToken}).want(401)
 }
