@@ -38,6 +38,7 @@ func TestActivitiesAndCheckins(t *testing.T) {
 		"bad time":           {"starts_at": "tomorrow"},
 		"radius, no place":   {"radius_m": 100},
 		"lat out of range":   {"lat": 91.0, "lng": 0.0},
+		"over 7 days":        {"ends_at": now.Add(-time.Hour + 7*24*time.Hour + time.Minute).Format(time.RFC3339)},
 	} {
 		if r := activity(tr.secT, tr.b1, "meeting.attend", extra); r.Status != 422 {
 			t.Errorf("%s: %d %s", name, r.Status, r.Body)
@@ -57,6 +58,9 @@ func TestActivitiesAndCheckins(t *testing.T) {
 		t.Fatalf("bob sees b1's activity")
 	}
 
+	// A week is the longest an activity lasts.
+	activity(tr.secT, tr.b1, "meeting.attend", map[string]any{"ends_at": now.Add(-time.Hour + 7*24*time.Hour).Format(time.RFC3339)}).want(201)
+
 	checkin := func(token string, id int64, code string, lat, lng any) *result {
 		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", id), token, map[string]any{"code": code, "lat": lat, "lng": lng})
 	}
@@ -69,7 +73,9 @@ func TestActivitiesAndCheckins(t *testing.T) {
 	if res.Entry == nil || res.Entry.Points != 10 || res.Entry.Source != "checkin" || res.Checkin.EntryID == nil {
 		t.Fatalf("check-in: %+v", res)
 	}
-	checkin(tr.aliceT, act.ID, act.CheckinCode, 39.9995, 116.3262).want(409)
+	if r := checkin(tr.aliceT, act.ID, act.CheckinCode, 39.9995, 116.3262); r.Status != 409 || !strings.Contains(string(r.Body), "checked in already") {
+		t.Fatalf("second check-in: %d %s", r.Status, r.Body)
+	}
 
 	// The code rotates; the old one stops working.
 	var rotated models.Activity
@@ -86,6 +92,9 @@ func TestActivitiesAndCheckins(t *testing.T) {
 	var later models.Activity
 	activity(e.adminT, e.rootID, "activity.day", map[string]any{"starts_at": now.Add(time.Hour).Format(time.RFC3339), "ends_at": now.Add(2 * time.Hour).Format(time.RFC3339)}).want(201).decode(&later)
 	checkin(tr.bobT, later.ID, later.CheckinCode, nil, nil).want(409)
+	var over models.Activity
+	activity(e.adminT, e.rootID, "activity.day", map[string]any{"starts_at": now.Add(-3 * time.Hour).Format(time.RFC3339), "ends_at": now.Add(-2 * time.Hour).Format(time.RFC3339)}).want(201).decode(&over)
+	checkin(tr.bobT, over.ID, over.CheckinCode, nil, nil).want(409)
 
 	// meeting.attend is capped at 4 a month: the fifth meeting earns nothing.
 	for i := 0; i < 4; i++ {
@@ -122,6 +131,14 @@ func TestActivitiesAndCheckins(t *testing.T) {
 	checkin(tr.carT, closedDay.ID, closedDay.CheckinCode, nil, nil).want(201) // b3 is not under gb1
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatal(err)
+	}
+
+	// A rule the admins switched off takes no new activities.
+	e.json("PATCH", "/api/v1/rules/meeting.attend", e.adminT, map[string]any{"active": false}).want(200)
+	var env struct{ Error models.Error }
+	activity(tr.secT, tr.b1, "meeting.attend", nil).want(422).decode(&env)
+	if env.Error.Fields["rule_code"] == "" {
+		t.Fatalf("inactive rule: %+v", env)
 	}
 }
 
