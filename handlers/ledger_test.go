@@ -106,7 +106,9 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	if rev.Points != -25 || rev.ReversesID == nil || *rev.ReversesID != first.ID || rev.Source != "reversal" || rev.Seq != 3 {
 		t.Fatalf("reversal: %+v", rev)
 	}
-	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", first.ID), tr.secT, map[string]string{"reason": "again"}).want(409)
+	if r := e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", first.ID), tr.secT, map[string]string{"reason": "again"}); r.Status != 409 || !strings.Contains(string(r.Body), "reversed already") {
+		t.Fatalf("second reversal: %d %s", r.Status, r.Body)
+	}
 	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", rev.ID), tr.secT, map[string]string{"reason": "undo"}).want(409)
 	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", second.ID), tr.bobT, map[string]string{"reason": "x"}).want(404)
 	e.post("/api/v1/entries/999999/reverse", tr.secT, map[string]string{"reason": "x"}).want(404)
@@ -129,6 +131,8 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1, "reason": "again"}).want(409)
 	bonus(tr.secT, tr.alice, 1).want(201)
 	e.post("/api/v1/periods/2999-01/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
+	next, _ := time.Parse("2006-01", period)
+	e.post("/api/v1/periods/"+next.AddDate(0, 1, 0).Format("2006-01")+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
 	e.post("/api/v1/periods/May/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
 
 	// The audit log has all of it, for admins.
@@ -144,6 +148,24 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d", e.rootID), tr.secT).want(403)
 	e.get("/api/v1/audit", e.adminT).want(422)
 	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&since=yesterday", e.rootID), e.adminT).want(422)
+
+	// A secretary does not correct their own points; someone above them does.
+	var own models.Entry
+	bonus(e.adminT, tr.sec, 1).want(201).decode(&own)
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", own.ID), tr.secT, map[string]string{"reason": "录入错误"}).want(403)
+	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", own.ID), e.adminT, map[string]string{"reason": "录入错误"}).want(201)
+
+	// Admins reopening one month at once: one reopens it, the others are told it is not
+	// closed, and it is reopened once.
+	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(200)
+	got := concurrently(6, func(int) int {
+		return e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1, "reason": "补录"}).Status
+	})
+	var reopened int64
+	e.db.R.Model(&models.AuditRecord{}).Where("action = ?", "period.reopened").Count(&reopened)
+	if got[200] != 1 || got[409] != 5 || reopened != 2 {
+		t.Fatalf("six reopens at once: %v, %d reopenings in the audit log, want 2", got, reopened)
+	}
 
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatalf("verify: %v", err)
