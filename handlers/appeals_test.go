@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +29,9 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 
 	appeal := func(token string, body map[string]any) *result { return e.post("/api/v1/appeals", token, body) }
 	// Nothing to appeal before the month is closed and published.
-	appeal(tr.aliceT, map[string]any{"period": P, "reason": "积分有误"}).want(409)
+	if r := appeal(tr.aliceT, map[string]any{"period": P, "reason": "积分有误"}); r.Status != 409 || !strings.Contains(string(r.Body), "not been closed") {
+		t.Fatalf("appeal before the month closed: %d %s", r.Status, r.Body)
+	}
 	e.post("/api/v1/periods/"+string(P)+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(200)
 
 	var onClaim, onMonth models.Appeal
@@ -36,6 +39,13 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	appeal(tr.aliceT, map[string]any{"period": P, "claim_id": rejected.ID, "reason": "again"}).want(409)
 	appeal(tr.aliceT, map[string]any{"period": P, "reason": "四个一应为完成"}).want(201).decode(&onMonth)
 	appeal(tr.aliceT, map[string]any{"period": P, "claim_id": 999999, "reason": "r"}).want(404)
+	// A claim is appealed in the month it was for.
+	prev, _ := time.Parse("2006-01", string(P))
+	var wrong struct{ Error models.Error }
+	appeal(tr.aliceT, map[string]any{"period": prev.AddDate(0, -1, 0).Format("2006-01"), "claim_id": rejected.ID, "reason": "r"}).want(422).decode(&wrong)
+	if wrong.Error.Fields["claim_id"] == "" {
+		t.Fatalf("a claim appealed in another month: %+v", wrong.Error)
+	}
 	appeal(tr.bobT, map[string]any{"period": P, "claim_id": rejected.ID, "reason": "r"}).want(404) // not his
 	var pending models.Claim
 	e.get(fmt.Sprintf("/api/v1/claims/%d", approved.ID), tr.aliceT).want(200).decode(&pending)
@@ -70,6 +80,8 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	uphold(secT, onClaim.ID, map[string]any{"points": 2, "reason": "r"}).want(403)
 	uphold(tr.leadT, onClaim.ID, map[string]any{"points": 0, "reason": "r"}).want(422)
 	uphold(tr.leadT, onClaim.ID, map[string]any{"points": -2, "reason": "r"}).want(422)
+	uphold(tr.leadT, onMonth.ID, map[string]any{"points": 100.1, "reason": "r"}).want(422) // a correction is 100 points at most
+	uphold(tr.leadT, onMonth.ID, map[string]any{"points": -100.1, "reason": "r"}).want(422)
 	uphold(tr.leadT, onClaim.ID, map[string]any{"points": 2}).want(422)
 	uphold(tr.leadT, 999999, map[string]any{"points": 2, "reason": "r"}).want(404)
 
@@ -83,7 +95,9 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 		d.Entry.Points != 20 || d.Appeal.EntryID == nil || *d.Appeal.EntryID != d.Entry.ID || *d.Appeal.DecidedBy != tr.lead {
 		t.Fatalf("upheld: %+v %+v", d.Appeal, d.Entry)
 	}
-	uphold(tr.leadT, onClaim.ID, map[string]any{"points": 2, "reason": "again"}).want(409)
+	if r := uphold(tr.leadT, onClaim.ID, map[string]any{"points": 2, "reason": "again"}); r.Status != 409 || !strings.Contains(string(r.Body), "upheld already") {
+		t.Fatalf("second decision: %d %s", r.Status, r.Body)
+	}
 	e.post(fmt.Sprintf("/api/v1/appeals/%d/dismiss", onClaim.ID), tr.leadT, map[string]any{"reason": "r"}).want(409)
 	e.post("/api/v1/entries", e.adminT, map[string]any{"member_id": tr.alice, "rule_code": "adjust.bonus", "points": 1, "reason": "r", "occurred_on": today(e)}).want(409)
 
@@ -115,6 +129,22 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	}
 	if actions["appeal.filed"] != 2 || actions["appeal.upheld"] != 1 || actions["appeal.dismissed"] != 1 {
 		t.Fatalf("audit: %v", actions)
+	}
+
+	// Two leaders upholding one appeal at once: one correction is written.
+	var bobs models.Appeal
+	appeal(tr.bobT, map[string]any{"period": P, "reason": "志愿时长漏记"}).want(201).decode(&bobs)
+	leaders := []string{tr.leadT, e.adminT}
+	got := concurrently(6, func(i int) int {
+		return uphold(leaders[i%2], bobs.ID, map[string]any{"points": 1, "reason": "已核实"}).Status
+	})
+	var corrections int64
+	e.db.R.Model(&models.Entry{}).Where("member_id = ? AND source = ?", tr.bob, "appeal").Count(&corrections)
+	if got[200] != 1 || got[409] != 5 || corrections != 1 {
+		t.Fatalf("six upholds at once: %v, %d corrections", got, corrections)
+	}
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
 	}
 
 	// After the window the month is final.
