@@ -3,6 +3,8 @@ package handlers_test
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,20 +192,78 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"month total changed", "UPDATE member_months SET points = points - 5 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_months SET points = points + 5 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "month total"},
 		{"四个一 flag set", "UPDATE member_months SET four_ones = 4 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_months SET four_ones = 0 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "四个一 flags"},
 		{"entry removed", "UPDATE entries SET seq = seq + 10 WHERE id = ?", "UPDATE entries SET seq = seq - 10 WHERE id = ?", "place"},
+		{"rule total changed", "UPDATE rule_totals SET points = points + 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE rule_totals SET points = points - 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "total under adjust.bonus"},
+		{"chain head's place changed", "UPDATE member_chains SET seq = seq + 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "UPDATE member_chains SET seq = seq - 1 WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "chain head says place 4"},
+		{"chain head's hash changed", "UPDATE member_chains SET last_hash = (SELECT prev_hash FROM entries WHERE id = ?) WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)",
+			"UPDATE member_chains SET last_hash = (SELECT hash FROM entries WHERE id = ?) WHERE member_id = (SELECT member_id FROM entries WHERE id = ?)", "chain head says place 3"},
 	}
 	for _, c := range tamper {
-		if err := e.db.W.Exec(c.do, ent.ID).Error; err != nil {
+		if err := e.db.W.Exec(c.do, slices.Repeat([]any{ent.ID}, strings.Count(c.do, "?"))...).Error; err != nil {
 			t.Fatal(err)
 		}
 		_, err := app.Verify(context.Background(), e.db)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("member %d", tr.alice)) {
 			t.Fatalf("%s: verify said %v", c.name, err)
 		}
-		if err := e.db.W.Exec(c.undo, ent.ID).Error; err != nil {
+		if err := e.db.W.Exec(c.undo, slices.Repeat([]any{ent.ID}, strings.Count(c.undo, "?"))...).Error; err != nil {
 			t.Fatal(err)
 		}
 		if _, err := app.Verify(context.Background(), e.db); err != nil {
 			t.Fatalf("%s undone: %v", c.name, err)
+		}
+	}
+
+	// An entry rewritten with a hash to match: the next entry no longer links to it.
+	var second models.Entry
+	e.db.R.Where("member_id = ? AND seq = 2", tr.alice).Take(&second)
+	forged := second
+	forged.Points = 100
+	forged.Hash = app.EntryHash(forged)
+	if err := e.db.W.Model(&models.Entry{}).Where("id = ?", second.ID).Updates(map[string]any{"points": forged.Points, "hash": forged.Hash}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Verify(context.Background(), e.db); err == nil || !strings.Contains(err.Error(), "does not link to the entry before it (chain broken at place 3)") {
+		t.Fatalf("rewritten entry: verify said %v", err)
+	}
+	if err := e.db.W.Model(&models.Entry{}).Where("id = ?", second.ID).Updates(map[string]any{"points": second.Points, "hash": second.Hash}).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	// Each kind of row kept beside the entries, removed: verify misses it, and passes once
+	// it is back.
+	type committeeCount struct {
+		Period      string
+		CommitteeID int64
+		Points      int64
+		Members     int64
+	}
+	for _, c := range []struct {
+		table, want string
+		rows        any
+	}{
+		{"member_totals", "no total of adjustment", &[]models.MemberTotal{}},
+		{"rule_totals", "no total under adjust.bonus", &[]models.RuleTotal{}},
+		{"member_months", "no month total", &[]models.MemberMonth{}},
+		{"member_chains", "has entries but no chain head", &[]models.MemberChain{}},
+		{"committee_points", "has no count of members at 3 points", &[]committeeCount{}},
+	} {
+		if err := e.db.W.Table(c.table).Find(c.rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		if reflect.ValueOf(c.rows).Elem().Len() == 0 {
+			t.Fatalf("%s: no rows to remove", c.table)
+		}
+		if err := e.db.W.Exec("DELETE FROM " + c.table).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.Verify(context.Background(), e.db); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s removed: verify said %v", c.table, err)
+		}
+		if err := e.db.W.Table(c.table).Create(c.rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.Verify(context.Background(), e.db); err != nil {
+			t.Fatalf("%s put back: %v", c.table, err)
 		}
 	}
 }
