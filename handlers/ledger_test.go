@@ -39,6 +39,31 @@ func TestRuleCatalogue(t *testing.T) {
 	if bad.Status != 422 {
 		t.Fatalf("bad rule: %d %s", bad.Status, bad.Body)
 	}
+	// Each fault alone is refused and named.
+	for _, c := range []struct {
+		field string
+		set   map[string]any
+	}{
+		{"code", map[string]any{"code": "Bad Code"}},
+		{"name", map[string]any{"name": nil}},
+		{"points", map[string]any{"points": -1}},
+		{"points", map[string]any{"points": 0}},
+		{"monthly_cap", map[string]any{"monthly_cap": 0}},
+		{"unit", map[string]any{"unit": "any"}},
+		{"needs_assignment", map[string]any{"how": "checkin", "needs_assignment": true}},
+	} {
+		body := map[string]any{"code": "activity.test", "name": "测试", "category": "activity", "how": "claim", "points": 1, "unit": "once"}
+		for k, v := range c.set {
+			body[k] = v
+		}
+		var env struct{ Error models.Error }
+		e.post("/api/v1/rules", e.adminT, body).want(422).decode(&env)
+		if len(env.Error.Fields) != 1 || env.Error.Fields[c.field] == "" {
+			t.Errorf("%v: fields %v, want %s alone", c.set, env.Error.Fields, c.field)
+		}
+	}
+	// A manual rule may be worth 0 and take any amount.
+	e.post("/api/v1/rules", e.adminT, map[string]any{"code": "adjust.other", "name": "其他调整", "category": "adjustment", "how": "manual", "points": 0, "unit": "any"}).want(201)
 	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"points": 2, "monthly_cap": nil}).want(200).decode(&r)
 	if r.Version != 2 || r.Points != 20 || r.MonthlyCap != nil {
 		t.Fatalf("patched %+v", r)
