@@ -30,6 +30,7 @@ var (
 	mysqlDSN  = flag.String("mysql", os.Getenv("LEDGER_TEST_MYSQL_DSN"), "MySQL server DSN without a database")
 	duration  = flag.Duration("d", 10*time.Second, "length of each throughput run")
 	conns     = flag.Int("c", 64, "concurrent connections")
+	months    = flag.Int("months", 6, "months of claims per claimant (5 each), so that the claim and approval runs last their -d and not run out of work first")
 )
 
 func main() {
@@ -125,14 +126,17 @@ func run() error {
 		return fmt.Errorf("uploads: %s", up.FirstErr)
 	}
 
-	// Claims: each claimant's four 四个一 duties, then volunteer hours, round-robin.
+	// Claims: each claimant's four 四个一 duties, then volunteer hours, round-robin, month by
+	// month back from the one before the demo's. Each month's caps are fresh, so every
+	// approval writes its entry, and there is more work than a run gets through.
 	rules := []string{"four_ones.listen_masses", "four_ones.guide_activists", "four_ones.read_theory", "four_ones.volunteer", "volunteer.hours"}
 	cst := time.Now().In(time.FixedZone("CST", 8*3600))
-	day := time.Date(cst.Year(), cst.Month()-1, 15, 12, 0, 0, 0, cst.Location()).Format("2006-01-02")
+	perMonth := len(claimants) * len(rules)
 	var claimIDs sync.Map
-	submit := load(len(claimants)*len(rules), *duration, func(i int) (bool, string) {
+	submit := load(perMonth*max(*months, 1), *duration, func(i int) (bool, string) {
 		k := i % len(claimants)
-		rule := rules[i/len(claimants)]
+		rule := rules[i%perMonth/len(claimants)]
+		day := time.Date(cst.Year(), cst.Month()-1-time.Month(i/perMonth), 15, 12, 0, 0, 0, cst.Location()).Format("2006-01-02")
 		body := map[string]any{"rule_code": rule, "occurred_on": day, "evidence_ids": []int64{photos[k]}, "note": "学习笔记"}
 		if rule == "volunteer.hours" {
 			body["quantity"] = 2.5
