@@ -40,9 +40,9 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	appeal(tr.aliceT, map[string]any{"period": P, "reason": "四个一应为完成"}).want(201).decode(&onMonth)
 	appeal(tr.aliceT, map[string]any{"period": P, "claim_id": 999999, "reason": "r"}).want(404)
 	// A claim is appealed in the month it was for.
-	prev, _ := time.Parse("2006-01", string(P))
+	month, _ := time.Parse("2006-01", string(P))
 	var wrong struct{ Error models.Error }
-	appeal(tr.aliceT, map[string]any{"period": prev.AddDate(0, -1, 0).Format("2006-01"), "claim_id": rejected.ID, "reason": "r"}).want(422).decode(&wrong)
+	appeal(tr.aliceT, map[string]any{"period": month.AddDate(0, -1, 0).Format("2006-01"), "claim_id": rejected.ID, "reason": "r"}).want(422).decode(&wrong)
 	if wrong.Error.Fields["claim_id"] == "" {
 		t.Fatalf("a claim appealed in another month: %+v", wrong.Error)
 	}
@@ -131,7 +131,8 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 		t.Fatalf("audit: %v", actions)
 	}
 
-	// Two leaders upholding one appeal at once: one correction is written.
+	// A leader and an admin upholding one appeal at once, three times each: one correction
+	// is written.
 	var bobs models.Appeal
 	appeal(tr.bobT, map[string]any{"period": P, "reason": "志愿时长漏记"}).want(201).decode(&bobs)
 	leaders := []string{tr.leadT, e.adminT}

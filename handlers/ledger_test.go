@@ -158,8 +158,8 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1, "reason": "again"}).want(409)
 	bonus(tr.secT, tr.alice, 1).want(201)
 	e.post("/api/v1/periods/2999-01/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
-	next, _ := time.Parse("2006-01", period)
-	e.post("/api/v1/periods/"+next.AddDate(0, 1, 0).Format("2006-01")+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
+	month, _ := time.Parse("2006-01", period)
+	e.post("/api/v1/periods/"+month.AddDate(0, 1, 0).Format("2006-01")+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
 	e.post("/api/v1/periods/May/close", e.adminT, map[string]any{"org_id": e.rootID}).want(422)
 
 	// The audit log has all of it, for admins.
@@ -182,8 +182,8 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", own.ID), tr.secT, map[string]string{"reason": "录入错误"}).want(403)
 	e.post(fmt.Sprintf("/api/v1/entries/%d/reverse", own.ID), e.adminT, map[string]string{"reason": "录入错误"}).want(201)
 
-	// Admins reopening one month at once: one reopens it, the others are told it is not
-	// closed, and it is reopened once.
+	// Six requests reopening one month at once: one reopens it, the others get 409, and it
+	// is reopened once.
 	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(200)
 	got := concurrently(6, func(int) int {
 		return e.post("/api/v1/periods/"+period+"/reopen", e.adminT, map[string]any{"org_id": tr.gb1, "reason": "补录"}).Status
