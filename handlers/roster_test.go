@@ -129,7 +129,6 @@ func TestOrgTree(t *testing.T) {
 		{"parent_id": tr.g1, "kind": "group", "name": "x"},           // a group under a group
 		{"parent_id": tr.gb1, "kind": "general_branch", "name": "x"}, // a general branch under one
 		{"parent_id": tr.gb1, "kind": "branch", "name": "教工第一党支部"},   // a sibling's name
-		{"parent_id": tr.gb1, "kind": "party", "name": "x"},
 		{"parent_id": tr.gb1, "kind": "branch", "name": "   "},
 		{"parent_id": tr.gb1, "kind": "branch", "name": strings.Repeat("支", 101)},
 		{"kind": "branch", "name": "x"},
@@ -140,6 +139,9 @@ func TestOrgTree(t *testing.T) {
 		}
 	}
 	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": 999999, "kind": "branch", "name": "x"}).want(404)
+	if r := e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": tr.gb1, "kind": "party", "name": "x"}); r.Status != 422 || !strings.Contains(r.errFields()["kind"], "must be committee") {
+		t.Fatalf("an unknown kind: %d %s", r.Status, r.Body)
+	}
 	// Committees nest (a province holds universities).
 	var sub models.Org
 	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": e.rootID, "kind": "committee", "name": "二级党委"}).want(201).decode(&sub)
@@ -169,7 +171,16 @@ func TestOrgTree(t *testing.T) {
 	}
 	// No cycles, and no moving the root.
 	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.gb1), e.adminT, map[string]any{"parent_id": tr.b1}).want(422)
-	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", e.rootID), e.adminT, map[string]any{"parent_id": sub.ID}).want(422)
+	if r := e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", e.rootID), e.adminT, map[string]any{"parent_id": sub.ID}); r.Status != 422 || !strings.Contains(string(r.Body), "root committee cannot move") {
+		t.Fatalf("moving the root: %d %s", r.Status, r.Body)
+	}
+	// A committee may sit under a committee, but not under one inside it, nor under itself.
+	var subsub models.Org
+	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": sub.ID, "kind": "committee", "name": "院系党委"}).want(201).decode(&subsub)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", sub.ID), e.adminT, map[string]any{"parent_id": subsub.ID}).want(422)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", sub.ID), e.adminT, map[string]any{"parent_id": sub.ID}).want(422)
+	// Moves keep the kinds' order: no branch under a branch.
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b1), e.adminT, map[string]any{"parent_id": tr.b2}).want(422)
 	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.b1), e.adminT, map[string]any{"name": "研究生第一党支部"}).want(422)
 
 	// Pages of two never repeat or skip.
@@ -189,8 +200,8 @@ func TestOrgTree(t *testing.T) {
 		}
 		next = *list.NextCursor
 	}
-	if len(seen) != 7 {
-		t.Fatalf("paged through %d orgs, want 7", len(seen))
+	if len(seen) != 8 {
+		t.Fatalf("paged through %d orgs, want 8", len(seen))
 	}
 	var branches app.List[models.Org]
 	e.get(fmt.Sprintf("/api/v1/orgs?kind=branch&parent_id=%d", tr.gb1), e.adminT).want(200).decode(&branches)
