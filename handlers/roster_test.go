@@ -238,6 +238,24 @@ func TestMemberEdits(t *testing.T) {
 	var pair app.TokenPair
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "chen.sj", "password": "secret-pass-1"}).want(200).decode(&pair)
 	e.get("/api/v1/members", pair.AccessToken).want(200)
+	// An empty username takes the password log-in away, for any number of members.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"username": "li.ming", "password": "secret-pass-2"}).want(200)
+	for _, who := range []int64{tr.sec, tr.bob} {
+		var cleared struct {
+			Username *string `json:"username"`
+		}
+		e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", who), e.adminT, map[string]any{"username": ""}).want(200).decode(&cleared)
+		if cleared.Username != nil {
+			t.Fatalf("member %d's username after clearing it: %q", who, *cleared.Username)
+		}
+	}
+	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "chen.sj", "password": "secret-pass-1"}).want(401)
+	// Roles fit the org they are held over.
+	for _, role := range []map[string]any{{"role": "leader", "org_id": tr.b1}, {"role": "admin", "org_id": tr.b1}, {"role": "secretary", "org_id": tr.g1}} {
+		if r := e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{role}); r.Status != 422 || r.errFields()["[0].org_id"] == "" {
+			t.Errorf("%v: %d %s", role, r.Status, r.Body)
+		}
+	}
 	// Moving a member to another branch drops their old group.
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": tr.g1}).want(200)
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"branch_id": tr.b2}).want(200).decode(&m)
