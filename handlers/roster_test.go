@@ -289,11 +289,14 @@ func TestImport(t *testing.T) {
 	before := e.countMembers()
 
 	// Every bad row is named, and nothing is written.
-	bad := "党员编号,姓名,支部\n" +
-		"N001,赵一,教工第一党支部\n" +
-		"N002,,教工第一党支部\n" + // row 3: missing name
-		"N001,钱二,教工第一党支部\n" + // row 4: duplicate number
-		"N003,孙三,不存在的支部\n" // row 5: unknown branch
+	bad := "党员编号,姓名,支部,党小组\n" +
+		"N001,赵一,教工第一党支部,\n" +
+		"N002,,教工第一党支部,\n" + // row 3: missing name
+		"N001,钱二,教工第一党支部,\n" + // row 4: duplicate number
+		"N003,孙三,不存在的支部,\n" + // row 5: unknown branch
+		"N 004,李四,教工第一党支部,\n" + // row 6: a space in the number
+		"N005," + strings.Repeat("名", 65) + ",教工第一党支部,\n" + // row 7: a name too long
+		"N006,吴六,研究生第一党支部,第一党小组\n" // row 8: a group of another branch
 	r := e.importFile(e.adminT, "roster.csv", []byte(bad)).want(422)
 	var env struct {
 		Error models.Error `json:"error"`
@@ -303,7 +306,7 @@ func TestImport(t *testing.T) {
 	for _, re := range env.Error.Rows {
 		rows[re.Row] = re.Field
 	}
-	if rows[3] != "name" || rows[4] != "member_no" || rows[5] != "branch" || len(rows) != 3 {
+	if rows[3] != "name" || rows[4] != "member_no" || rows[5] != "branch" || rows[6] != "member_no" || rows[7] != "name" || rows[8] != "group" || len(rows) != 6 {
 		t.Fatalf("row errors: %+v", env.Error.Rows)
 	}
 	if e.countMembers() != before {
