@@ -144,6 +144,36 @@ func TestClaimLifecycle(t *testing.T) {
 	e.claim(tr.secT, "", map[string]any{"rule_code": "four_ones.volunteer", "occurred_on": day, "evidence_ids": []int64{secPhoto}}).want(201).decode(&c)
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(403)
 
+	// The queue holds pending claims and never the secretary's own; decided ones on request.
+	e.get("/api/v1/approvals", tr.secT).want(200).decode(&q)
+	if len(q.Items) != 0 {
+		t.Fatalf("queue after the decisions: %+v", q.Items)
+	}
+	e.get("/api/v1/approvals?status=rejected", tr.secT).want(200).decode(&q)
+	if len(q.Items) != 1 || q.Items[0].Status != "rejected" || q.Items[0].MemberID != tr.alice {
+		t.Fatalf("rejected in the queue: %+v", q.Items)
+	}
+	// A member's own claims, by status and by month.
+	statuses := func(path string) []string {
+		var l app.List[models.Claim]
+		e.get(path, tr.aliceT).want(200).decode(&l)
+		var out []string
+		for _, c := range l.Items {
+			out = append(out, c.Status)
+		}
+		return out
+	}
+	if got := statuses("/api/v1/claims?status=approved"); fmt.Sprint(got) != "[approved approved]" {
+		t.Fatalf("alice's approved claims: %v", got)
+	}
+	if got := statuses("/api/v1/claims?period=" + day[:7]); fmt.Sprint(got) != "[approved approved rejected withdrawn]" {
+		t.Fatalf("alice's claims this month: %v", got)
+	}
+	month, _ := time.Parse("2006-01", day[:7])
+	if got := statuses("/api/v1/claims?period=" + month.AddDate(0, -1, 0).Format("2006-01")); len(got) != 0 {
+		t.Fatalf("alice's claims last month: %v", got)
+	}
+
 	// Volunteer hours: 0.5 steps, capped at 10 a month.
 	hours := func(q any) *result {
 		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "volunteer.hours", "occurred_on": day, "quantity": q, "evidence_ids": []int64{photo}})
@@ -190,6 +220,9 @@ func TestClaimLifecycle(t *testing.T) {
 	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗", "duties": "承担本科生党课"}).want(201).decode(&post)
 	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗"}).want(409)
 	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b2, "name": "科研先锋岗"}).want(404)
+	if r := e.post("/api/v1/posts", e.adminT, map[string]any{"branch_id": tr.gb1, "name": "总支先锋岗"}); r.Status != 422 || r.errFields()["branch_id"] == "" {
+		t.Fatalf("a post of a general branch: %d %s", r.Status, r.Body)
+	}
 	var as models.PostAssignment
 	assign := func(member int64, from, to string) *result {
 		return e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT, map[string]any{"member_id": member, "starts_on": from, "ends_on": to, "commitment": "亮身份、亮职责、亮承诺"})
