@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"mime/multipart"
 	"strings"
@@ -212,6 +213,7 @@ func TestOrgTree(t *testing.T) {
 	e.get("/api/v1/orgs?limit=0", e.adminT).want(422)
 	e.get("/api/v1/orgs?limit=1000", e.adminT).want(200) // clamped, not refused
 	e.get("/api/v1/orgs?cursor=bogus", e.adminT).want(422)
+	e.get("/api/v1/orgs?cursor="+base64.RawURLEncoding.EncodeToString([]byte("id:-5")), e.adminT).want(422)
 	e.get("/api/v1/orgs/abc", e.adminT).want(404)
 }
 
@@ -389,6 +391,12 @@ func TestImportTenThousandRows(t *testing.T) {
 	e.importFile(e.adminT, "big.csv", []byte(sb.String())).want(200).decode(&res)
 	if res.Created != app.MaxImportRows {
 		t.Fatalf("created %d", res.Created)
+	}
+	// A page asked for with more than the maximum gets the maximum.
+	var page app.List[models.Member]
+	e.get("/api/v1/members?limit=1000", e.adminT).want(200).decode(&page)
+	if len(page.Items) != app.MaxPageLimit || page.NextCursor == nil {
+		t.Fatalf("limit=1000: %d members, next %v", len(page.Items), page.NextCursor)
 	}
 	if n := e.countMembers(); n != int64(app.MaxImportRows)+6 {
 		t.Fatalf("%d members", n)
