@@ -363,7 +363,23 @@ func TestImport(t *testing.T) {
 	}
 
 	// A file without the needed columns, a wrong media type, no file, too many rows.
-	e.importFile(e.adminT, "roster.csv", []byte("编号,名字\n1,2\n")).want(422)
+	var header struct{ Error models.Error }
+	e.importFile(e.adminT, "roster.csv", []byte("编号,名字\n1,2\n")).want(422).decode(&header)
+	if len(header.Error.Rows) == 0 || header.Error.Rows[0].Row != 1 || !strings.Contains(header.Error.Message, "lacks required columns") {
+		t.Fatalf("a header without the needed columns: %+v", header.Error)
+	}
+	e.importFile(e.adminT, "roster.csv", []byte("member_no,name,branch,姓名\nQ1,某,1,某\n")).want(422).decode(&header)
+	if len(header.Error.Rows) != 1 || header.Error.Rows[0].Row != 1 || header.Error.Rows[0].Field != "name" {
+		t.Fatalf("a header naming a column twice: %+v", header.Error)
+	}
+	e.importFile(e.adminT, "roster.csv", []byte("member_no,name,branch\n")).want(422).decode(&header)
+	if header.Error.Fields["file"] == "" {
+		t.Fatalf("a header without rows: %+v", header.Error)
+	}
+	e.importFile(e.adminT, "roster.csv", []byte("member_no,name,branch\nQ1,某\x00,1\n")).want(422).decode(&header)
+	if !strings.Contains(header.Error.Fields["file"], "CSV or XLSX") {
+		t.Fatalf("a file with a NUL byte: %+v", header.Error)
+	}
 	e.importFile(e.adminT, "roster.csv", []byte("")).want(422)
 	e.send(request{method: "POST", path: "/api/v1/members/import", token: e.adminT, ctype: "text/csv", body: []byte(good)}).want(415)
 	var huge strings.Builder
