@@ -46,6 +46,10 @@ func TestRuleCatalogue(t *testing.T) {
 	}{
 		{"code", map[string]any{"code": "Bad Code"}},
 		{"name", map[string]any{"name": nil}},
+		{"category", map[string]any{"category": nil}},
+		{"how", map[string]any{"how": nil}},
+		{"unit", map[string]any{"unit": nil}},
+		{"points", map[string]any{"points": nil}},
 		{"points", map[string]any{"points": -1}},
 		{"points", map[string]any{"points": 0}},
 		{"monthly_cap", map[string]any{"monthly_cap": 0}},
