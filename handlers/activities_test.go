@@ -135,10 +135,8 @@ func TestActivitiesAndCheckins(t *testing.T) {
 
 	// A rule the admins switched off takes no new activities.
 	e.json("PATCH", "/api/v1/rules/meeting.attend", e.adminT, map[string]any{"active": false}).want(200)
-	var env struct{ Error models.Error }
-	activity(tr.secT, tr.b1, "meeting.attend", nil).want(422).decode(&env)
-	if env.Error.Fields["rule_code"] == "" {
-		t.Fatalf("inactive rule: %+v", env)
+	if r := activity(tr.secT, tr.b1, "meeting.attend", nil).want(422); r.errFields()["rule_code"] == "" {
+		t.Fatalf("inactive rule: %s", r.Body)
 	}
 }
 

@@ -41,10 +41,9 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	appeal(tr.aliceT, map[string]any{"period": P, "claim_id": 999999, "reason": "r"}).want(404)
 	// A claim is appealed in the month it was for.
 	month, _ := time.Parse("2006-01", string(P))
-	var wrong struct{ Error models.Error }
-	appeal(tr.aliceT, map[string]any{"period": month.AddDate(0, -1, 0).Format("2006-01"), "claim_id": rejected.ID, "reason": "r"}).want(422).decode(&wrong)
-	if wrong.Error.Fields["claim_id"] == "" {
-		t.Fatalf("a claim appealed in another month: %+v", wrong.Error)
+	wrong := appeal(tr.aliceT, map[string]any{"period": month.AddDate(0, -1, 0).Format("2006-01"), "claim_id": rejected.ID, "reason": "r"}).want(422)
+	if wrong.errFields()["claim_id"] == "" {
+		t.Fatalf("a claim appealed in another month: %s", wrong.Body)
 	}
 	appeal(tr.bobT, map[string]any{"period": P, "claim_id": rejected.ID, "reason": "r"}).want(404) // not his
 	var pending models.Claim

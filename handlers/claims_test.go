@@ -241,10 +241,8 @@ func TestClaimLifecycle(t *testing.T) {
 	pioneer := func(asg any, on string) *result {
 		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": on, "assignment_id": asg})
 	}
-	var env struct{ Error models.Error }
-	pioneer(nil, day).want(422).decode(&env)
-	if env.Error.Fields["assignment_id"] == "" {
-		t.Fatalf("pioneer duty without an assignment: %+v, want assignment_id named", env.Error)
+	if r := pioneer(nil, day).want(422); r.errFields()["assignment_id"] == "" {
+		t.Fatalf("pioneer duty without an assignment: %s, want assignment_id named", r.Body)
 	}
 	pioneer(as.ID, fmt.Sprintf("%d-12-31", time.Now().Year()-1)).want(422)
 	pioneer(as.ID, day).want(201).decode(&c)

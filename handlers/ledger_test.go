@@ -60,10 +60,8 @@ func TestRuleCatalogue(t *testing.T) {
 		for k, v := range c.set {
 			body[k] = v
 		}
-		var env struct{ Error models.Error }
-		e.post("/api/v1/rules", e.adminT, body).want(422).decode(&env)
-		if len(env.Error.Fields) != 1 || env.Error.Fields[c.field] == "" {
-			t.Errorf("%v: fields %v, want %s alone", c.set, env.Error.Fields, c.field)
+		if f := e.post("/api/v1/rules", e.adminT, body).want(422).errFields(); len(f) != 1 || f[c.field] == "" {
+			t.Errorf("%v: fields %v, want %s alone", c.set, f, c.field)
 		}
 	}
 	// A manual rule may be worth 0 and take any amount.
