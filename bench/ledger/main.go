@@ -131,12 +131,16 @@ func run() error {
 	// approval writes its entry, and there is more work than a run gets through.
 	rules := []string{"four_ones.listen_masses", "four_ones.guide_activists", "four_ones.read_theory", "four_ones.volunteer", "volunteer.hours"}
 	cst := time.Now().In(time.FixedZone("CST", 8*3600))
+	days := make([]string, max(*months, 1))
+	for m := range days {
+		days[m] = time.Date(cst.Year(), cst.Month()-1-time.Month(m), 15, 12, 0, 0, 0, cst.Location()).Format("2006-01-02")
+	}
 	perMonth := len(claimants) * len(rules)
 	var claimIDs sync.Map
-	submit := load(perMonth*max(*months, 1), *duration, func(i int) (bool, string) {
+	submit := load(perMonth*len(days), *duration, func(i int) (bool, string) {
 		k := i % len(claimants)
 		rule := rules[i%perMonth/len(claimants)]
-		day := time.Date(cst.Year(), cst.Month()-1-time.Month(i/perMonth), 15, 12, 0, 0, 0, cst.Location()).Format("2006-01-02")
+		day := days[i/perMonth]
 		body := map[string]any{"rule_code": rule, "occurred_on": day, "evidence_ids": []int64{photos[k]}, "note": "学习笔记"}
 		if rule == "volunteer.hours" {
 			body["quantity"] = 2.5
