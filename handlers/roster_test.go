@@ -344,6 +344,24 @@ func TestImport(t *testing.T) {
 		t.Fatalf("GB18030 name read as %q", nana.Name)
 	}
 
+	// Rows of empty cells, as a spreadsheet saves them, are skipped, not refused as rows
+	// without a number and a name; a bad row after them keeps its own row number.
+	blanks := "党员编号,姓名,支部,党小组\n" +
+		"N020,蒋二十,教工第一党支部,\n" +
+		",,,\n" +
+		" , ,\t, \n" +
+		"N021,沈二一,教工第一党支部,\n" +
+		",,,\n"
+	e.importFile(e.adminT, "roster.csv", []byte(blanks)).want(200).decode(&res)
+	if res.Created != 2 || res.Updated != 0 || res.Unchanged != 0 {
+		t.Fatalf("a roster with blank rows: %+v", res)
+	}
+	var afterBlanks struct{ Error models.Error }
+	e.importFile(e.adminT, "roster.csv", []byte(blanks+"N022,,教工第一党支部,\n")).want(422).decode(&afterBlanks)
+	if len(afterBlanks.Error.Rows) != 1 || afterBlanks.Error.Rows[0].Row != 7 || afterBlanks.Error.Rows[0].Field != "name" {
+		t.Fatalf("a bad row after blank rows: %+v", afterBlanks.Error.Rows)
+	}
+
 	// XLSX, English headers.
 	x := excelize.NewFile()
 	for i, row := range [][]any{{"member_no", "name", "branch", "status"}, {"X001", "上官婉儿", "机关第一党支部", "正常"}, {"X002", "司马光", tr.b3, "inactive"}} {
