@@ -92,7 +92,7 @@ func (g *Aggregates) PrepareReport(ctx context.Context, a *Actor, orgID int64, p
 			return nil, models.InvalidField("org_id", fmt.Sprintf("the report would have %d rows, more than the limit of %d; ask for a smaller org", total, limit))
 		}
 	} else if rows > limit {
-		return nil, models.InvalidField("org_id", fmt.Sprintf("the report would have more than %d rows, more than the limit of %d; ask for a smaller org", rows, limit))
+		return nil, models.InvalidField("org_id", fmt.Sprintf("the report would have at least %d rows, more than the limit of %d; ask for a smaller org", rows, limit))
 	}
 	return r, nil
 }

@@ -89,13 +89,21 @@ func TestMonthlyReport(t *testing.T) {
 	e.get(url("csv")+"&sheet=other", tr.leadT).want(422)
 	e.get(fmt.Sprintf("/api/v1/reports/monthly?period=%s", period), tr.leadT).want(422)
 	e.get(fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=2026-00", e.rootID), tr.leadT).want(422)
-	// Over the row cap: the committee has six members in branches once one more joins.
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "X001", "name": "新党员", "branch_id": tr.b2}).want(201)
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "X002", "name": "新党员二", "branch_id": tr.b2}).want(201)
+	// Over the row cap of 6: the committee has seven members in branches once two more join.
+	var x1, x2 struct{ ID int64 }
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "X001", "name": "新党员", "branch_id": tr.b2}).want(201).decode(&x1)
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "X002", "name": "新党员二", "branch_id": tr.b2}).want(201).decode(&x2)
 	if r := e.get(url("csv"), tr.leadT).want(422); !strings.Contains(string(r.Body), "limit of 6") {
 		t.Fatalf("cap: %s", r.Body)
 	}
 	e.get(fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=csv", tr.b1, period), tr.leadT).want(200)
+	// Over the cap by the month's rows alone, when all seven earned points.
+	for _, id := range []int64{tr.sec, tr.lead, x1.ID, x2.ID} {
+		e.post("/api/v1/entries", e.adminT, map[string]any{"member_id": id, "rule_code": "adjust.bonus", "points": 1, "reason": "r", "occurred_on": today(e)}).want(201)
+	}
+	if r := e.get(url("csv"), tr.leadT).want(422); !strings.Contains(string(r.Body), "at least 7 rows") {
+		t.Fatalf("cap by rows: %s", r.Body)
+	}
 
 	// Two reports at once at most: while both slots are taken the next is asked to retry,
 	// and a report that is written frees its slot (also one refused for its row count).
