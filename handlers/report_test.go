@@ -119,3 +119,87 @@ func TestMonthlyReport(t *testing.T) {
 		t.Fatalf("%d report slots taken after the reports were written, want the 1 the test holds", n)
 	}
 }
+
+// TestMonthlyReportOrder: the member sheet merges members with a row of the month and
+// members who earned nothing into one ranking, in the member leaderboard's order: points
+// down, then the newest member first, whether a member's zero is a row or no row, and a
+// member below zero after all of them. Names a spreadsheet would run are neutralised
+// whichever formula sign they start with.
+func TestMonthlyReportOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var x [3]int64
+	for i, name := range []string{"+SUM(1)", "-1+2", "@cmd"} {
+		var m struct{ ID int64 }
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("X00%d", i+1), "name": name, "branch_id": tr.b2}).want(201).decode(&m)
+		x[i] = m.ID
+	}
+	entry := func(who int64, code string, pts float64) {
+		e.post("/api/v1/entries", e.adminT, map[string]any{"member_id": who, "rule_code": code, "points": pts, "reason": "r", "occurred_on": today(e)}).want(201)
+	}
+	// alice 3 and carol 1.5; lead and X002 back at zero with a row of the month; bob,
+	// X001 and X003 at zero with none; sec below zero.
+	entry(tr.alice, "adjust.bonus", 3)
+	entry(tr.carol, "adjust.bonus", 1.5)
+	entry(tr.lead, "adjust.bonus", 1)
+	entry(tr.lead, "adjust.deduct", 1)
+	entry(x[1], "adjust.bonus", 2)
+	entry(x[1], "adjust.deduct", 2)
+	entry(tr.sec, "adjust.deduct", 1)
+	period := today(e)[:7]
+
+	// No format: an xlsx workbook. A csv file is named for its sheet.
+	base := fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s", e.rootID, period)
+	if ct := e.get(base, tr.leadT).want(200).Header.Get("Content-Type"); !strings.Contains(ct, "spreadsheetml") {
+		t.Fatalf("a report without a format is %q", ct)
+	}
+	res := e.get(base+"&format=csv", tr.leadT).want(200)
+	if cd, want := res.Header.Get("Content-Disposition"), fmt.Sprintf("report-%d-%s-members.csv", e.rootID, period); !strings.Contains(cd, want) {
+		t.Fatalf("Content-Disposition %q, want the name %s", cd, want)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(res.Body, []byte("\ufeff")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"1", "A001"}, {"2", "C001"}, {"3", "X003"}, {"3", "X002"}, {"3", "X001"}, {"3", "L001"}, {"3", "B001"}, {"8", "S001"}}
+	var got [][2]string
+	for _, r := range recs[1:] {
+		got = append(got, [2]string{r[0], r[1]})
+		if strings.HasPrefix(r[1], "X") && !strings.HasPrefix(r[2], "'") {
+			t.Fatalf("the name %q is not neutralised", r[2])
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ranks and member numbers %v, want %v", got, want)
+	}
+	var board struct {
+		Items []struct {
+			Rank     int64
+			MemberID int64 `json:"member_id"`
+		}
+	}
+	e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s", e.rootID, period), tr.leadT).want(200).decode(&board)
+	wantIDs := []int64{tr.alice, tr.carol, x[2], x[1], x[0], tr.lead, tr.bob, tr.sec}
+	if len(board.Items) != len(wantIDs) {
+		t.Fatalf("the leaderboard has %d rows, want %d", len(board.Items), len(wantIDs))
+	}
+	for i, it := range board.Items {
+		if it.MemberID != wantIDs[i] || fmt.Sprint(it.Rank) != want[i][0] {
+			t.Fatalf("leaderboard row %d is member %d ranked %d; the report has %v", i, it.MemberID, it.Rank, want[i])
+		}
+	}
+
+	// A group's report has the member sheet only: a group has no branches to rank.
+	res = e.get(fmt.Sprintf("/api/v1/reports/monthly?org_id=%d&period=%s&format=xlsx", tr.g1, period), tr.leadT).want(200)
+	f, err := excelize.OpenReader(bytes.NewReader(res.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := f.GetSheetList(); len(got) != 1 || got[0] != "党员积分" {
+		t.Fatalf("a group's sheets: %v", got)
+	}
+	if rows, err := f.GetRows("党员积分"); err != nil || len(rows) != 2 || rows[1][1] != "A001" {
+		t.Fatalf("a group's members: %q %v", rows, err)
+	}
+}
