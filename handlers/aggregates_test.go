@@ -405,8 +405,9 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	// where they earned it.
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", erin), e.adminT, map[string]any{"branch_id": tr.b3}).want(200)
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary?period=%s", erin, P), e.tokenFor(erin)).want(200).decode(&sum)
-	if want := rankOf(m.board(P, map[int64]bool{tr.b2: true}, 0), erin, tr.b2); sum.BranchID != tr.b2 || sum.RankInBranch != want || sum.Total != 40 {
-		t.Fatalf("erin, moved away: %+v (want rank %d in branch %d)", sum, want, tr.b2)
+	if want, wantC := rankOf(m.board(P, map[int64]bool{tr.b2: true}, 0), erin, tr.b2), rankOf(m.board(P, all, 0), erin, tr.b2); sum.BranchID != tr.b2 ||
+		sum.RankInBranch != want || sum.RankInCommittee == nil || *sum.RankInCommittee != wantC || sum.Total != 40 {
+		t.Fatalf("erin, moved away: %+v (want rank %d in branch %d, %d in the committee)", sum, want, tr.b2, wantC)
 	}
 	var year struct {
 		Year   int
@@ -433,7 +434,9 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary", tr.alice), tr.carT).want(404)
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary", tr.alice), e.tokenFor(dave)).want(404)
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary", tr.carol), tr.secT).want(404)
-	e.get(fmt.Sprintf("/api/v1/members/%d/summary?year=26", tr.alice), tr.aliceT).want(422)
+	for _, y := range []string{"26", "1999", "3000", "02026", "2026.0"} {
+		e.get(fmt.Sprintf("/api/v1/members/%d/summary?year=%s", tr.alice, y), tr.aliceT).want(422)
+	}
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary?year=2026&period=2026-01", tr.alice), tr.aliceT).want(422)
 
 	// A branch's month, and its publication (公示) once the month is closed.
@@ -469,5 +472,36 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 		if r.MemberID == tr.alice && (r.Total != 130 || !r.Complete) {
 			t.Fatalf("alice's published result: %+v", r)
 		}
+	}
+	// Closed above too: the branch is published until the later of its two windows,
+	// whichever of them has ended. When both have ended, its members see no results, and
+	// its secretary still does.
+	e.post("/api/v1/periods/"+string(P)+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(200)
+	past, later := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	window := func(org int64, until time.Time) {
+		t.Helper()
+		if err := e.db.W.Model(&models.ClosedPeriod{}).Where("period = ? AND org_id = ?", P, org).Update("public_until", until).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ended := range []int64{e.rootID, tr.gb1} {
+		window(e.rootID, later)
+		window(tr.gb1, later)
+		window(ended, past)
+		e.get(fmt.Sprintf("/api/v1/branches/%d/summary?period=%s", tr.b1, P), e.tokenFor(dave)).want(200).decode(&bs)
+		if !bs.Publicity.Closed || !bs.Publicity.Open || len(bs.Results) != int(figs[tr.b1].members) {
+			t.Fatalf("b1 with the window of org %d over: %+v", ended, bs)
+		}
+	}
+	window(e.rootID, past)
+	window(tr.gb1, past)
+	bs = branchSum{}
+	e.get(fmt.Sprintf("/api/v1/branches/%d/summary?period=%s", tr.b1, P), e.tokenFor(dave)).want(200).decode(&bs)
+	if !bs.Publicity.Closed || bs.Publicity.Open || bs.Results != nil {
+		t.Fatalf("b1 after its publicity, to a member: %+v", bs)
+	}
+	e.get(fmt.Sprintf("/api/v1/branches/%d/summary?period=%s", tr.b1, P), tr.secT).want(200).decode(&bs)
+	if len(bs.Results) != int(figs[tr.b1].members) {
+		t.Fatalf("b1 after its publicity, to its secretary: %d results", len(bs.Results))
 	}
 }
