@@ -60,6 +60,14 @@ func TestErrorEnvelope(t *testing.T) {
 	if f := r.errFields(); f["admin"] == "" {
 		t.Fatalf("unknown field not named: %s", r.Body)
 	}
+	if r = e.send(cases[5].req); !strings.Contains(string(r.Body), "the body is empty") {
+		t.Fatalf("an empty body is not told apart from bad JSON: %s", r.Body)
+	}
+	// Points sent as a string are told how to write points.
+	r = e.post("/api/v1/entries", e.adminT, map[string]any{"member_id": 1, "rule_code": "adjust.bonus", "points": "3", "reason": "r", "occurred_on": "2026-01-02"}).want(422)
+	if f := r.errFields(); f["points"] != models.ErrPointsFormat.Error() {
+		t.Fatalf("points as a string: fields %v", f)
+	}
 }
 
 func TestInternalErrorsShowNothing(t *testing.T) {
@@ -97,6 +105,14 @@ func TestRequestIDsAndLogs(t *testing.T) {
 	if rid := r.Header.Get("X-Request-ID"); rid == "" || strings.Contains(rid, "\n") {
 		t.Fatalf("request id %q", rid)
 	}
+	// An id that is too short, too long or holds other characters is replaced by one of
+	// ours, so that what a client sends cannot forge or break a log line.
+	for _, bad := range []string{"short", strings.Repeat("a", 65), `trace "x" 12345`, "trace=abc;12345", "跟踪编号一二三四五"} {
+		r = e.send(request{method: "GET", path: "/healthz", header: map[string]string{"X-Request-ID": bad}}).want(200)
+		if rid := r.Header.Get("X-Request-ID"); rid == bad || !regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`).MatchString(rid) {
+			t.Fatalf("sent request id %q, got %q", bad, rid)
+		}
+	}
 	// Every log line of a request carries its id, and the lines are JSON.
 	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
 		var rec map[string]any
@@ -129,7 +145,7 @@ func TestMetricsUseRouteTemplates(t *testing.T) {
 	before := metricSeries(t, e)
 	for i := 0; i < 1000; i++ {
 		path := fmt.Sprintf("/%x/%d", rand.Uint64(), i)
-		method := []string{"GET", "POST", "BREW", "PROPFIND"}[i%4]
+		method := []string{"GET", "POST", "BREW", "PROPFIND", "TRACE"}[i%5]
 		resp, err := e.f.Test(httptest.NewRequest(method, path, nil), -1)
 		if err != nil {
 			t.Fatal(err)
@@ -152,6 +168,11 @@ func TestMetricsUseRouteTemplates(t *testing.T) {
 		}
 	}
 	joined := strings.Join(after, "\n")
+	// Fiber refuses methods it does not know before any handler; one it knows but we
+	// do not serve (TRACE) is labelled OTHER.
+	if strings.Contains(joined, `method="TRACE"`) || !strings.Contains(joined, `method="OTHER"`) {
+		t.Fatalf("a method outside the known set is not labelled OTHER:\n%s", joined)
+	}
 	if !strings.Contains(joined, `route="/api/v1/members/:id"`) || regexp.MustCompile(`route="/api/v1/members/\d`).MatchString(joined) {
 		t.Fatalf("routes are not labelled by template:\n%s", joined)
 	}
