@@ -262,6 +262,16 @@ func TestPasswordLoginAndLimits(t *testing.T) {
 			t.Fatalf("client %d behind the proxy: %d %s", i, r.Status, r.Body)
 		}
 	}
+	// Through two proxies: the rightmost address is the trusted proxy's own, so the client
+	// is the one before it.
+	for i := 0; i < 12; i++ {
+		r := p.send(request{method: "POST", path: "/api/v1/auth/password/login", ctype: "application/json",
+			header: map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d, 0.0.0.0", 100+i)},
+			body:   []byte(fmt.Sprintf(`{"username":"user%d","password":"password1"}`, i))})
+		if r.Status != 401 {
+			t.Fatalf("client %d behind two proxies: %d %s", i, r.Status, r.Body)
+		}
+	}
 }
 
 func TestForgedTokensAreRejected(t *testing.T) {
@@ -307,7 +317,11 @@ func TestForgedTokensAreRejected(t *testing.T) {
 			e.get("/api/v1/me", tok).want(401)
 		})
 	}
-	for name, h := range map[string]string{"none": "", "basic": "Basic YWRtaW46YWRtaW4=", "bearer only": "Bearer", "bearer empty": "Bearer "} {
+	// A valid token under another scheme is no bearer token; the scheme's case does not
+	// matter (RFC 7235).
+	e.send(request{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": "bearer " + e.adminT}}).want(200)
+	for name, h := range map[string]string{"none": "", "basic": "Basic YWRtaW46YWRtaW4=", "bearer only": "Bearer", "bearer empty": "Bearer ",
+		"token under Basic": "Basic " + e.adminT, "token under Token": "Token " + e.adminT} {
 		t.Run("header "+name, func(t *testing.T) {
 			r := e.send(request{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": h}}).want(401)
 			if r.Header.Get("WWW-Authenticate") == "" {
