@@ -71,6 +71,10 @@ func TestRuleCatalogue(t *testing.T) {
 		t.Fatalf("patched %+v", r)
 	}
 	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"how": "manual"}).want(422)
+	if f := e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"code": "volunteer.other", "points": 3}).want(422).errFields(); f["code"] == "" {
+		t.Fatalf("a rule's code changed by an edit: fields %v", f)
+	}
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"code": "volunteer.teaching"}).want(200) // its own code is no change
 	e.json("PATCH", "/api/v1/rules/nope.nope", e.adminT, map[string]any{"points": 2}).want(404)
 	// An admin of a general branch does not edit the catalogue of the whole tree.
 	var ga models.Member

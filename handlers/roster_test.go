@@ -258,8 +258,15 @@ func TestMemberEdits(t *testing.T) {
 			t.Errorf("%v: %d %s", role, r.Status, r.Body)
 		}
 	}
-	// Moving a member to another branch drops their old group.
-	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": tr.g1}).want(200)
+	// A group is set by id, and only a group of the member's branch. Moving a member to
+	// another branch drops their old group.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": tr.g1}).want(200).decode(&m)
+	if m.GroupID == nil || *m.GroupID != tr.g1 {
+		t.Fatalf("alice's group after setting it: %v", m.GroupID)
+	}
+	if f := e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"group_id": tr.g1}).want(422).errFields(); f["group_id"] == "" {
+		t.Fatalf("a group of another branch: fields %v", f)
+	}
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"branch_id": tr.b2}).want(200).decode(&m)
 	if m.BranchID != tr.b2 || m.GroupID != nil {
 		t.Fatalf("moved member: %+v", m)
@@ -399,6 +406,13 @@ func TestImport(t *testing.T) {
 		t.Fatalf("a file with a NUL byte: %+v", header.Error)
 	}
 	e.importFile(e.adminT, "roster.csv", []byte("")).want(422)
+	var other bytes.Buffer
+	ow := multipart.NewWriter(&other)
+	ow.WriteField("roster", good)
+	ow.Close()
+	if f := e.send(request{method: "POST", path: "/api/v1/members/import", token: e.adminT, ctype: ow.FormDataContentType(), body: other.Bytes()}).want(422).errFields(); f["file"] == "" {
+		t.Fatalf("a form without the file field: fields %v", f)
+	}
 	e.send(request{method: "POST", path: "/api/v1/members/import", token: e.adminT, ctype: "text/csv", body: []byte(good)}).want(415)
 	var huge strings.Builder
 	huge.WriteString("member_no,name,branch\n")
