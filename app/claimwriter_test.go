@@ -76,6 +76,21 @@ FROM claims c ORDER BY c.id`).Scan(&rows).Error; err != nil {
 	if got != want {
 		t.Fatalf("claims in the database:\n got %s\nwant %s", got, want)
 	}
+
+	// A second use of a key alone fails alone, inside the shared transaction: the other
+	// claims are not written again one by one.
+	together, alone := claims.ClaimsWritten()
+	written, errs = claims.WriteClaimsTogether(
+		[]models.Claim{claim(m[1], "k-3", "keyed"), claim(m[2], "", "unkeyed"), claim(m[1], "k-3", "same key again")},
+		[][]int64{{photo[1]}, {photo[2]}, nil}, []time.Time{soon, soon, soon})
+	for i, want := range []bool{true, true, false} {
+		if got := errs[i] == nil && written[i].ID > 0; got != want {
+			t.Errorf("second batch, claim %d (%s): written %v (id %d, err %v), want %v", i, written[i].Note, got, written[i].ID, errs[i], want)
+		}
+	}
+	if t2, a2 := claims.ClaimsWritten(); t2-together != 3 || a2 != alone {
+		t.Fatalf("second batch: %d answered from the shared transaction and %d alone, want 3 and 0", t2-together, a2-alone)
+	}
 }
 
 // TestConcurrentSubmissionsAreEachWrittenOnce: 35 members file at once (so that the

@@ -9,6 +9,10 @@ import (
 	"partyledger/models"
 )
 
+// ClaimsWritten counts the claims the claim writer answered from a transaction shared
+// with others, and from one of their own.
+func (s *Claims) ClaimsWritten() (together, alone uint64) { return s.writer.written() }
+
 // WriteClaimsTogether runs one transaction of the claim writer over claims, as if they had
 // queued together and passed their checks (each filed by its MemberID, with its photos
 // and its request's deadline, zero for none), and returns each claim as written (ID 0 if
