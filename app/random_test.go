@@ -225,6 +225,8 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 		switch {
 		case r.Status == models.ClaimApproved && *r.PointsAwarded > 0 && (r.EntryPoints == nil || *r.EntryPoints != *r.PointsAwarded):
 			t.Fatalf("seed %d: approved claim %d awarded %d but its entry is %v", seed, r.ID, *r.PointsAwarded, r.EntryPoints)
+		case r.Status == models.ClaimApproved && *r.PointsAwarded == 0 && r.EntryPoints != nil:
+			t.Fatalf("seed %d: claim %d approved at nothing (capped) has an entry of %d", seed, r.ID, *r.EntryPoints)
 		case r.Status != models.ClaimApproved && r.EntryPoints != nil:
 			t.Fatalf("seed %d: %s claim %d has an entry", seed, r.Status, r.ID)
 		}

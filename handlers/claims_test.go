@@ -365,6 +365,12 @@ func TestCapsHoldUnderConcurrentApprovals(t *testing.T) {
 	if sum != 100 || full != 10 || rt.Points != 100 {
 		t.Fatalf("awarded %d tenths in %d full awards, rule total %s; the cap is 10", sum, full, rt.Points)
 	}
+	// The 40 approved at nothing (capped) wrote no entry.
+	var entries int64
+	e.db.R.Model(&models.Entry{}).Where("claim_id IN ?", ids).Count(&entries)
+	if entries != 10 {
+		t.Fatalf("%d entries for 10 awards", entries)
+	}
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatal(err)
 	}
