@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -410,6 +411,72 @@ func TestTwoSecretariesDecideOneClaim(t *testing.T) {
 		if (cur.Status == "approved") != (entries == 1) || entries > 1 {
 			t.Fatalf("round %d: claim %s with %d entries", round, cur.Status, entries)
 		}
+	}
+}
+
+// TestManyClaimsEachDecidedTwiceAtOnce: twenty members' claims, each approved by two
+// secretaries at once, forty requests in all, so that the approval writer's shared
+// transactions meet claims another transaction is deciding (on MariaDB, where several
+// run at once). Each claim is approved once and the other decision gets 409: in the
+// first round claims that fill the month's volunteer cap, each with one entry; in the
+// second, claims capped to nothing, with no entry, where the claim's compare-and-set is
+// all that stops a second approval.
+func TestManyClaimsEachDecidedTwiceAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	tokens := e.twoSecretaries(tr)
+	ids := make([]int64, 20)
+	for i := range ids {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("D%03d", i), "name": "党员", "branch_id": tr.b1}).want(201).decode(&m)
+		tok := e.tokenFor(m.ID)
+		var c models.Claim
+		e.claim(tok, "", map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 10, "evidence_ids": []int64{e.uploadID(tok)}}).want(201).decode(&c)
+		ids[i] = c.ID
+	}
+	for round := 0; round < 2; round++ {
+		var mu sync.Mutex
+		ok := map[int64]int{}
+		got := concurrently(2*len(ids), func(i int) int {
+			// One secretary goes through the claims from the first, the other from the
+			// last, so that the two decisions of a claim mostly come apart.
+			id := ids[i/2]
+			if i%2 == 1 {
+				id = ids[len(ids)-1-i/2]
+			}
+			st := e.post(fmt.Sprintf("/api/v1/claims/%d/approve", id), tokens[i%2], nil).Status
+			if st == 200 {
+				mu.Lock()
+				ok[id]++
+				mu.Unlock()
+			}
+			return st
+		})
+		if got[200] != len(ids) || got[409] != len(ids) {
+			t.Fatalf("round %d: statuses %v, want %d of 200 and of 409", round, got, len(ids))
+		}
+		for _, id := range ids {
+			var entries int64
+			e.db.R.Model(&models.Entry{}).Where("claim_id = ?", id).Count(&entries)
+			var c models.Claim
+			e.db.R.Take(&c, id)
+			if ok[id] != 1 || entries != int64(1-round) || c.PointsAwarded == nil || *c.PointsAwarded != models.Points(100*(1-round)) {
+				t.Fatalf("round %d: claim %d approved %d times, %d entries, awarded %v", round, id, ok[id], entries, c.PointsAwarded)
+			}
+		}
+		if round == 0 {
+			// The same members file again, over the cap, for the second round.
+			for i := range ids {
+				var c models.Claim
+				e.db.R.Take(&c, ids[i])
+				tok := e.tokenFor(c.MemberID)
+				e.claim(tok, "", map[string]any{"rule_code": "volunteer.hours", "occurred_on": today(e), "quantity": 0.5, "evidence_ids": []int64{e.uploadID(tok)}}).want(201).decode(&c)
+				ids[i] = c.ID
+			}
+		}
+	}
+	if _, err := app.Verify(context.Background(), e.db); err != nil {
+		t.Fatal(err)
 	}
 }
 
