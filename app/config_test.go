@@ -32,6 +32,13 @@ func TestConfigGeneratesAndKeepsTheSigningKey(t *testing.T) {
 	if _, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir})); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a world-readable key was accepted: %v", err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "jwt.key"), []byte("too-short-a-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, "jwt.key"), 0o600) // WriteFile keeps the file's old mode
+	if _, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir})); err == nil || !strings.Contains(err.Error(), "shorter than 32") {
+		t.Fatalf("a short key file was accepted: %v", err)
+	}
 }
 
 func TestConfigRefusesBadValues(t *testing.T) {
@@ -52,6 +59,16 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		"fractional stars":  {"LEDGER_STAR_THRESHOLDS": "60,120.25,180,240"},
 		"report of nothing": {"LEDGER_REPORT_MAX_ROWS": "0"},
 		"bad claim limit":   {"LEDGER_CLAIM_LIMIT_MEMBER": "lots"},
+		"no connections":    {"LEDGER_DB_MAX_CONNS": "0"},
+		"too many conns":    {"LEDGER_DB_MAX_CONNS": "1001"},
+		"no demo months":    {"LEDGER_DEMO_MONTHS": "0"},
+		"13 demo months":    {"LEDGER_DEMO_MONTHS": "13"},
+		"year of publicity": {"LEDGER_PUBLICITY_DAYS": "61"},
+		"huge report":       {"LEDGER_REPORT_MAX_ROWS": "1000001"},
+		"zero claims":       {"LEDGER_CLAIM_LIMIT_IP": "0/1m"},
+		"zero period":       {"LEDGER_LOGIN_LIMIT_USER": "5/0s"},
+		"negative period":   {"LEDGER_LOGIN_LIMIT_IP": "5/-1m"},
+		"a star at zero":    {"LEDGER_STAR_THRESHOLDS": "0,120,180,240"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars["LEDGER_DATA_DIR"] = dir
