@@ -44,7 +44,9 @@ type Audit struct{ db *DB }
 func NewAudit(db *DB) *Audit { return &Audit{db: db} }
 
 // List returns the audit records of an org subtree the actor administers, oldest first,
-// optionally since a time. Returns EForbidden, EInvalid or ENotFound.
+// optionally since a time. The root's are all of them, with those of no org: the rule
+// catalogue's, which belongs to the whole tree (only the root's admins change it).
+// Returns EForbidden, EInvalid or ENotFound.
 func (s *Audit) List(ctx context.Context, a *Actor, orgID int64, since *time.Time, p Page) (List[models.AuditRecord], error) {
 	if len(a.Scopes(models.RoleAdmin)) == 0 {
 		return List[models.AuditRecord]{}, models.Errorf(models.EForbidden, "only admins read the audit log")
@@ -53,9 +55,11 @@ func (s *Audit) List(ctx context.Context, a *Actor, orgID int64, since *time.Tim
 	if err := hidden(err, err == nil && a.Can(models.RoleAdmin, o.Path), errOrgNotFound); err != nil {
 		return List[models.AuditRecord]{}, err
 	}
-	cond, args := subtree("orgs.path", o.Path)
-	q := s.db.R.WithContext(ctx).Table("audit_log").Select("audit_log.*").Joins("JOIN orgs ON orgs.id = audit_log.org_id").
-		Where(cond, args...).Where("audit_log.id > ?", p.After)
+	q := s.db.R.WithContext(ctx).Table("audit_log").Select("audit_log.*").Where("audit_log.id > ?", p.After)
+	if o.ParentID != nil {
+		cond, args := subtree("orgs.path", o.Path)
+		q = q.Joins("JOIN orgs ON orgs.id = audit_log.org_id").Where(cond, args...)
+	}
 	if since != nil {
 		q = q.Where("audit_log.created_at >= ?", since.UTC())
 	}

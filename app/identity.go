@@ -181,7 +181,12 @@ func (s *Identity) Bind(ctx context.Context, clientIP, bindToken, inviteCode str
 		if res.RowsAffected == 0 {
 			return models.Errorf(models.EConflict, "this member is already bound to a WeChat account or is disabled")
 		}
-		if err := writeAudit(tx, &inv.MemberID, nil, "member.wechat_bound", "member", inv.MemberID, nil, map[string]any{"invite_id": inv.ID}); err != nil {
+		// Under the member's branch, so that the admins over it read it.
+		var branch int64
+		if err := tx.Model(&models.Member{}).Where("id = ?", inv.MemberID).Pluck("branch_id", &branch).Error; err != nil {
+			return dbError("bind", err)
+		}
+		if err := writeAudit(tx, &inv.MemberID, &branch, "member.wechat_bound", "member", inv.MemberID, nil, map[string]any{"invite_id": inv.ID}); err != nil {
 			return err
 		}
 		pair, err = s.tokens.issuePair(tx, inv.MemberID, "")

@@ -54,6 +54,18 @@ func TestWechatLoginBindRefreshLogout(t *testing.T) {
 	if me.ID != tr.alice {
 		t.Fatalf("bound to member %d, want alice %d", me.ID, tr.alice)
 	}
+	// The bind is in the audit log of alice's branch, for the admins over it.
+	var audit app.List[models.AuditRecord]
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.b1), e.adminT).want(200).decode(&audit)
+	bound := 0
+	for _, r := range audit.Items {
+		if r.Action == "member.wechat_bound" && r.EntityID == tr.alice && r.ActorID != nil && *r.ActorID == tr.alice {
+			bound++
+		}
+	}
+	if bound != 1 {
+		t.Fatalf("%d audit records of alice's bind in her branch's log", bound)
+	}
 
 	// The invite code was single use.
 	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-mallory"}).want(200).decode(&unbound)

@@ -81,6 +81,30 @@ func TestRuleCatalogue(t *testing.T) {
 	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GA1", "name": "总支组织员", "branch_id": tr.b1}).want(201).decode(&ga)
 	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", ga.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
 	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.tokenFor(ga.ID), map[string]any{"points": 3}).want(403)
+
+	// Every change of the catalogue is in the audit log of the whole tree, before and
+	// after, for the admins of the root, who alone may change it; a general branch's
+	// admin reads their subtree's log, where the catalogue is not.
+	var audit app.List[models.AuditRecord]
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", e.rootID), e.adminT).want(200).decode(&audit)
+	actions := map[string]int{}
+	for _, rec := range audit.Items {
+		if rec.Entity == "rule" {
+			actions[rec.Action]++
+			if rec.Action == "rule.updated" && (rec.Before == "" || rec.After == "" || rec.ActorID == nil) {
+				t.Fatalf("a rule's edit recorded as %+v", rec)
+			}
+		}
+	}
+	if actions["rule.created"] != 2 || actions["rule.updated"] != 2 {
+		t.Fatalf("the catalogue's audit records: %v", actions)
+	}
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.gb1), e.tokenFor(ga.ID)).want(200).decode(&audit)
+	for _, rec := range audit.Items {
+		if rec.Entity == "rule" {
+			t.Fatalf("a general branch's admin reads the catalogue's audit record %+v", rec)
+		}
+	}
 }
 
 func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
