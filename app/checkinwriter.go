@@ -173,12 +173,37 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 			return nil, dbError("check in", err)
 		}
 	}
-	if len(entries) == 0 {
-		return alone, nil
+	if len(entries) > 0 {
+		if err := writeEntries(tx, entries); err != nil {
+			return nil, err
+		}
+		if err := setCheckinEntries(tx, earned, entries); err != nil {
+			return nil, err
+		}
 	}
-	if err := writeEntries(tx, entries); err != nil {
-		return nil, err
+	// An audit record of each check-in written, capped ones (no entry) included.
+	var audit []models.AuditRecord
+	for _, cw := range todo {
+		if cw.err != nil {
+			continue // its month is closed: nothing of it is written
+		}
+		rec, err := auditRecord(&cw.actor.ID, &cw.actor.BranchID, "checkin.created", "checkin", cw.res.Checkin.ID, nil, cw.res.Checkin)
+		if err != nil {
+			return nil, err
+		}
+		audit = append(audit, rec)
 	}
+	if len(audit) > 0 {
+		if err := tx.Create(&audit).Error; err != nil {
+			return nil, dbError("write audit", err)
+		}
+	}
+	return alone, nil
+}
+
+// setCheckinEntries links each earning check-in to its entry (earned and entries in the
+// same order) in one statement.
+func setCheckinEntries(tx *gorm.DB, earned []*checkinWrite, entries []entryWrite) error {
 	var set strings.Builder
 	args := make([]any, 0, 2*len(entries)+1)
 	in := make([]int64, len(entries))
@@ -192,9 +217,9 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 	}
 	set.WriteString(" END WHERE id IN ?")
 	if err := tx.Exec(set.String(), append(args, in)...).Error; err != nil {
-		return nil, dbError("check in", err)
+		return dbError("check in", err)
 	}
-	return alone, nil
+	return nil
 }
 
 // checkinsOf reads the IDs of the check-ins of cws' members at their activities, by
@@ -245,7 +270,7 @@ func (s *Activities) checkinAlone(ctx context.Context, cw *checkinWrite) (Checki
 			}
 		}
 		res.Checkin = ci
-		return nil
+		return writeAudit(tx, &cw.actor.ID, &cw.actor.BranchID, "checkin.created", "checkin", ci.ID, nil, ci)
 	})
 	return res, err
 }

@@ -110,6 +110,24 @@ func TestCheckinsWrittenTogetherFailAlone(t *testing.T) {
 	if n != 7 {
 		t.Errorf("%d check-ins in the database, want 7", n)
 	}
+	// Each check-in written has one audit record, by its member, under their branch, with
+	// the row as written (its entry included); the refused ones have none.
+	for i, w := range wants {
+		if w.code != "" || errs[i] != nil {
+			continue
+		}
+		var recs []models.AuditRecord
+		db.R.Where("action = ? AND entity = ? AND entity_id = ?", "checkin.created", "checkin", got[i].Checkin.ID).Find(&recs)
+		if len(recs) != 1 || recs[0].ActorID == nil || *recs[0].ActorID != who[i].ID || recs[0].OrgID == nil || *recs[0].OrgID != who[i].BranchID ||
+			recs[0].After != mustJSON(got[i].Checkin) {
+			t.Errorf("check-in %d: audit records %+v", i, recs)
+		}
+	}
+	var audited int64
+	db.R.Model(&models.AuditRecord{}).Where("action = ?", "checkin.created").Count(&audited)
+	if audited != 7 {
+		t.Errorf("%d check-ins audited, want the 7 written", audited)
+	}
 	if _, err := app.Verify(ctx, db); err != nil {
 		t.Fatal(err)
 	}

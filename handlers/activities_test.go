@@ -175,6 +175,11 @@ func TestAMeetingChecksInAtOnce(t *testing.T) {
 			t.Errorf("member %d: %d check-ins with an entry, %d entries, %v points; want 1, 1 and 2", id, checkins, entries, points)
 		}
 	}
+	var audited int64
+	e.db.R.Model(&models.AuditRecord{}).Where("action = ? AND actor_id IN ?", "checkin.created", ids).Count(&audited)
+	if audited != int64(len(ids)) {
+		t.Errorf("%d check-ins audited, want %d", audited, len(ids))
+	}
 	if together := metric(t, e, `ledger_checkins_total{written="together"}`); together <= together0 {
 		t.Errorf("no check-in was written in a shared transaction (%v, before %v)", together, together0)
 	}
