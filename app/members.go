@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -425,8 +426,7 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 // their sessions end now, not when their tokens expire, and stay ended if they are
 // enabled again.
 func endSessions(tx *gorm.DB, ids []int64, now time.Time) error {
-	for start := 0; start < len(ids); start += 500 {
-		batch := ids[start:min(start+500, len(ids))]
+	for batch := range slices.Chunk(ids, 500) {
 		if err := tx.Model(&models.RefreshToken{}).Where("member_id IN ? AND revoked_at IS NULL", batch).Update("revoked_at", now).Error; err != nil {
 			return dbError("end sessions", err)
 		}
