@@ -126,7 +126,10 @@ func TestWechatFailuresCreateNothing(t *testing.T) {
 		{"err-99999", 502}, // an error code we do not know
 		{"textplain", 502}, // a text/plain error body
 		{"http500", 503},
-		{"slow", 503}, // timeout
+		{"http404", 502},    // an openid, but not under 200
+		{"noopenid", 502},   // success without an openid
+		{"longopenid", 502}, // an openid longer than WeChat's
+		{"slow", 503},       // timeout
 	}
 	for _, c := range cases {
 		t.Run(c.code, func(t *testing.T) {
@@ -163,9 +166,20 @@ func TestWechatFailuresCreateNothing(t *testing.T) {
 	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": ""}).want(422)
 	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": strings.Repeat("x", 129)}).want(422)
 	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "has space"}).want(422)
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "微信登录码"}).want(422)
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "tab\there"}).want(422)
 	e.post("/api/v1/auth/wechat/login", "", map[string]any{"code": 12}).want(422)
 	if e.wx.calls.Load() != calls {
 		t.Fatal("invalid codes reached WeChat")
+	}
+
+	// A server with only half of WeChat's credentials says so, and never calls WeChat.
+	for name, env := range map[string]map[string]string{"no secret": {"LEDGER_WECHAT_SECRET": ""}, "no app id": {"LEDGER_WECHAT_APPID": ""}} {
+		h := newEnv(t, env)
+		r := h.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-alice"}).want(503)
+		if !strings.Contains(string(r.Body), "not configured") || h.wx.calls.Load() != 0 {
+			t.Fatalf("%s: %s, %d calls to WeChat", name, r.Body, h.wx.calls.Load())
+		}
 	}
 }
 

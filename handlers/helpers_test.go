@@ -38,7 +38,9 @@ const (
 
 // fakeWechat answers jscode2session by code: "ok-<openid>" succeeds, "err-<n>" returns
 // errcode n, "textplain" returns a non-JSON text body, "http500" a server error,
-// "slow" answers after the client's timeout.
+// "http404" an openid under a status other than 200, "noopenid" and "longopenid" a
+// success without an openid or with one longer than WeChat's, "slow" answers after the
+// client's timeout.
 type fakeWechat struct {
 	*httptest.Server
 	calls atomic.Int64
@@ -67,6 +69,13 @@ func newFakeWechat(t testing.TB) *fakeWechat {
 		case code == "http500":
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, "oops")
+		case code == "http404":
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"openid":"lost","session_key":%q}`, wxSessionKey)
+		case code == "noopenid":
+			fmt.Fprintf(w, `{"session_key":%q}`, wxSessionKey)
+		case code == "longopenid":
+			fmt.Fprintf(w, `{"openid":%q,"session_key":%q}`, strings.Repeat("o", 129), wxSessionKey)
 		case code == "slow":
 			select {
 			case <-time.After(2 * time.Second):
