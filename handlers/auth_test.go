@@ -108,6 +108,28 @@ func TestWechatLoginBindRefreshLogout(t *testing.T) {
 	e.post("/api/v1/auth/logout", "", map[string]string{"refresh_token": other.RefreshToken}).want(401)
 	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": "rt_not-a-real-token-at-all"}).want(401)
 	e.post("/api/v1/auth/refresh", "", map[string]string{}).want(422)
+
+	// Mallory's WeChat account binds to bob with his newest code, typed with spaces.
+	spaced := inv2.InviteCode[:3] + " " + inv2.InviteCode[3:6] + " " + inv2.InviteCode[6:]
+	e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": spaced}).want(200).decode(&pair)
+	e.get("/api/v1/me", pair.AccessToken).want(200).decode(&me)
+	if me.ID != tr.bob {
+		t.Fatalf("bound to member %d, want bob %d", me.ID, tr.bob)
+	}
+	// Its bind token, still unexpired, cannot bind the same account to carol too.
+	var carols app.Invite
+	e.post(fmt.Sprintf("/api/v1/members/%d/invite", tr.carol), e.adminT, nil).want(201).decode(&carols)
+	r := e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": carols.InviteCode}).want(409)
+	if !strings.Contains(string(r.Body), "already bound to another member") {
+		t.Fatalf("one WeChat account for two members: %s", r.Body)
+	}
+	var carol models.Member
+	if err := e.db.R.Take(&carol, tr.carol).Error; err != nil || carol.WechatOpenID != nil {
+		t.Fatalf("carol after the refused bind: openid %v, %v", carol.WechatOpenID, err)
+	}
+	// Nothing of the refused bind was kept: carol's code is still good for her own account.
+	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-carol"}).want(200).decode(&unbound)
+	e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": carols.InviteCode}).want(200)
 }
 
 func TestWechatFailuresCreateNothing(t *testing.T) {
