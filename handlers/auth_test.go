@@ -276,11 +276,25 @@ func TestPasswordLoginAndLimits(t *testing.T) {
 	e.get("/api/v1/me", pair.AccessToken).want(200)
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": "wrong password"}).want(401)
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "nobody", "password": "whatever1"}).want(401)
+	// Each field is checked on its own, before any attempt is counted.
+	for _, c := range []struct{ username, password, field string }{
+		{"", adminPass, "username"},
+		{"   ", adminPass, "username"},
+		{strings.Repeat("u", 65), adminPass, "username"},
+		{adminUser, "", "password"},
+		{adminUser, strings.Repeat("p", 73), "password"},
+	} {
+		r := e.post("/api/v1/auth/password/login", "", map[string]string{"username": c.username, "password": c.password}).want(422)
+		if f := r.errFields(); len(f) != 1 || f[c.field] == "" {
+			t.Fatalf("username %q, password of %d bytes: fields %v, want only %s", c.username, len(c.password), f, c.field)
+		}
+	}
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "", "password": ""}).want(422)
 
-	// Per username: 5 attempts a minute, whichever IP they come from.
-	for i := 0; i < 3; i++ {
-		e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": "wrong again"}).want(401)
+	// Per username: 5 attempts in the window, whichever IP they come from, and however the
+	// username is cased (MySQL's collation matches usernames without regard to case).
+	for _, who := range []string{strings.ToUpper(adminUser), " " + adminUser + " ", strings.ToUpper(adminUser[:1]) + adminUser[1:]} {
+		e.post("/api/v1/auth/password/login", "", map[string]string{"username": who, "password": "wrong again"}).want(401)
 	}
 	r := e.post("/api/v1/auth/password/login", "", map[string]string{"username": adminUser, "password": adminPass}).want(429)
 	if r.Header.Get("Retry-After") == "" {
