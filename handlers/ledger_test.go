@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -205,6 +206,27 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d", e.rootID), tr.secT).want(403)
 	e.get("/api/v1/audit", e.adminT).want(422)
 	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&since=yesterday", e.rootID), e.adminT).want(422)
+	// since keeps the records made at or after it, whatever the offset it is written in.
+	if audit.NextCursor != nil {
+		t.Fatal("the audit log has more than one page; the check below needs all of it")
+	}
+	mid := audit.Items[len(audit.Items)/2].CreatedAt
+	want := 0
+	for _, r := range audit.Items {
+		if !r.CreatedAt.Before(mid) {
+			want++
+		}
+	}
+	beijing := time.FixedZone("CST", 8*3600)
+	var since app.List[models.AuditRecord]
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100&since=%s", e.rootID, url.QueryEscape(mid.In(beijing).Format(time.RFC3339Nano))), e.adminT).want(200).decode(&since)
+	if len(since.Items) != want || want == len(audit.Items) || since.Items[0].CreatedAt.Before(mid) {
+		t.Fatalf("audit since %v: %d records, want %d of %d", mid, len(since.Items), want, len(audit.Items))
+	}
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&since=%s", e.rootID, url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339))), e.adminT).want(200).decode(&since)
+	if len(since.Items) != 0 {
+		t.Fatalf("audit since an hour ahead: %d records", len(since.Items))
+	}
 
 	// A secretary does not correct their own points; someone above them does.
 	var own models.Entry

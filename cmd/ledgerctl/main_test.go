@@ -84,6 +84,14 @@ func TestMigrateSeedImport(t *testing.T) {
 	if n != 1200 {
 		t.Fatalf("%d members in the branch", n)
 	}
+	// The command line's writes are audited with no actor: no member made them.
+	var imported, byNobody, orgs int64
+	db.R.Model(&models.AuditRecord{}).Where("action = ?", "member.imported").Count(&imported)
+	db.R.Model(&models.AuditRecord{}).Where("action = ? AND actor_id IS NULL AND org_id = ?", "member.imported", branch.ID).Count(&byNobody)
+	db.R.Model(&models.AuditRecord{}).Where("action = ? AND actor_id IS NULL AND entity_id = ?", "org.created", branch.ID).Count(&orgs)
+	if imported != 1200 || byNobody != 1200 || orgs != 1 {
+		t.Fatalf("audit of the command line: %d imports, %d of them with no actor in the branch; %d org.created with no actor", imported, byNobody, orgs)
+	}
 	if _, _, err := ctl(t, vars, false, "frobnicate"); err == nil {
 		t.Fatal("an unknown command succeeded")
 	}
