@@ -423,6 +423,24 @@ func TestRolesAndStatusTakeEffectAtOnce(t *testing.T) {
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]string{"status": "inactive"}).want(200)
 	e.get("/api/v1/me", tr.aliceT).want(401)
 	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}).want(401)
+	// Enabled again, she logs in afresh: the sessions from before stay ended.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]string{"status": "active"}).want(200)
+	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}).want(401)
+	e.get("/api/v1/me", e.tokenFor(tr.alice)).want(200)
+	// The roles sent are a set: one named twice is granted once, and there are at most 50.
+	var grants struct{ Items []app.Grant }
+	twice := []map[string]any{{"role": "secretary", "org_id": tr.b1}, {"role": "secretary", "org_id": tr.b1}}
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.sec), e.adminT, twice).want(200).decode(&grants)
+	if len(grants.Items) != 1 || grants.Items[0].Role != models.RoleSecretary || grants.Items[0].OrgID != tr.b1 {
+		t.Fatalf("a role named twice: %+v", grants.Items)
+	}
+	many := make([]map[string]any, 51)
+	for i := range many {
+		many[i] = map[string]any{"role": "secretary", "org_id": tr.b1}
+	}
+	if f := e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.sec), e.adminT, many).want(422).errFields(); f["roles"] == "" {
+		t.Fatalf("51 roles: fields %v", f)
+	}
 	// An admin cannot disable themself or change their own roles.
 	var me struct{ ID int64 }
 	e.get("/api/v1/me", e.adminT).want(200).decode(&me)
