@@ -170,6 +170,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
 		return c, errors.New("config: LEDGER_ADMIN_PASSWORD must have at least 8 characters")
 	}
+	if len(c.AdminPassword) > 72 {
+		return c, errors.New("config: LEDGER_ADMIN_PASSWORD must have at most 72 bytes (bcrypt's limit)")
+	}
+	// Half a pair would start a server whose every WeChat log-in fails; say so now.
+	if (c.WechatAppID == "") != (c.WechatSecret == "") {
+		return c, errors.New("config: set both LEDGER_WECHAT_APPID and LEDGER_WECHAT_SECRET, or neither")
+	}
 	if s := getenv("LEDGER_JWT_SECRET"); s != "" {
 		if len(s) < 32 {
 			return c, errors.New("config: LEDGER_JWT_SECRET must have at least 32 characters")
