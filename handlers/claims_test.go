@@ -93,6 +93,7 @@ func TestClaimLifecycle(t *testing.T) {
 		t.Fatalf("read: photos %v, want [%d]", got.EvidenceIDs, photo)
 	}
 	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.bobT).want(404)
+	e.get(fmt.Sprintf("/api/v1/claims/%d", c.ID), tr.leadT).want(200) // a leader above the branch
 	var q app.List[models.Claim]
 	e.get("/api/v1/approvals", tr.secT).want(200).decode(&q)
 	if len(q.Items) != 1 || q.Items[0].ID != c.ID {
@@ -219,7 +220,9 @@ func TestClaimLifecycle(t *testing.T) {
 	var post models.Post
 	e.post("/api/v1/posts", tr.aliceT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗"}).want(404)
 	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗", "duties": "承担本科生党课"}).want(201).decode(&post)
-	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗"}).want(409)
+	if r := e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "教学先锋岗"}).want(409); !strings.Contains(string(r.Body), "教学先锋岗") {
+		t.Fatalf("a second post of one name: %s, want the name in the message", r.Body)
+	}
 	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b2, "name": "科研先锋岗"}).want(404)
 	if r := e.post("/api/v1/posts", e.adminT, map[string]any{"branch_id": tr.gb1, "name": "总支先锋岗"}); r.Status != 422 || r.errFields()["branch_id"] == "" {
 		t.Fatalf("a post of a general branch: %d %s", r.Status, r.Body)
@@ -229,9 +232,19 @@ func TestClaimLifecycle(t *testing.T) {
 		return e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT, map[string]any{"member_id": member, "starts_on": from, "ends_on": to, "commitment": "亮身份、亮职责、亮承诺"})
 	}
 	assign(tr.bob, day, day).want(422) // not of this branch
+	var gone models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "A009", "name": "赵离职", "branch_id": tr.b1}).want(201).decode(&gone)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", gone.ID), e.adminT, map[string]string{"status": "inactive"}).want(200)
+	if f := assign(gone.ID, day, day).want(422).errFields(); f["member_id"] == "" {
+		t.Fatalf("a post for a disabled member: fields %v", f)
+	}
 	// Only the branch's secretary assigns: not a member to herself.
 	e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.aliceT, map[string]any{"member_id": tr.alice, "starts_on": day, "ends_on": day, "commitment": "亮身份"}).want(404)
 	assign(tr.alice, day, "2000-01-01").want(422)
+	long := map[string]any{"member_id": tr.alice, "starts_on": day, "ends_on": day, "commitment": strings.Repeat("诺", 1001)}
+	if f := e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT, long).want(422).errFields(); f["commitment"] == "" {
+		t.Fatalf("a commitment of 1001 characters: fields %v", f)
+	}
 	yearStart, yearEnd := day[:4]+"-01-01", day[:4]+"-12-31"
 	assign(tr.alice, yearStart, yearEnd).want(201).decode(&as)
 	var posts app.List[app.PostWithAssignments]
@@ -242,10 +255,18 @@ func TestClaimLifecycle(t *testing.T) {
 	pioneer := func(asg any, on string) *result {
 		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": on, "assignment_id": asg})
 	}
-	if r := pioneer(nil, day).want(422); r.errFields()["assignment_id"] == "" {
+	if r := pioneer(nil, day).want(422); !strings.Contains(r.errFields()["assignment_id"], "needs your pioneer-post assignment") {
 		t.Fatalf("pioneer duty without an assignment: %s, want assignment_id named", r.Body)
 	}
-	pioneer(as.ID, fmt.Sprintf("%d-12-31", time.Now().Year()-1)).want(422)
+	pioneer(as.ID, fmt.Sprintf("%d-12-31", time.Now().Year()-1)).want(422) // before it starts
+	if f := e.claim(tr.aliceT, "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": day, "assignment_id": as.ID, "note": strings.Repeat("记", 501)}).want(422).errFields(); f["note"] == "" {
+		t.Fatalf("a note of 501 characters: fields %v", f)
+	}
+	var ended models.PostAssignment
+	assign(tr.alice, "2000-01-01", time.Now().In(e.cfg.Location).AddDate(0, 0, -1).Format("2006-01-02")).want(201).decode(&ended)
+	if f := pioneer(ended.ID, day).want(422).errFields(); f["assignment_id"] == "" {
+		t.Fatalf("pioneer duty after the assignment ended: fields %v", f)
+	}
 	pioneer(as.ID, day).want(201).decode(&c)
 	e.post(fmt.Sprintf("/api/v1/claims/%d/approve", c.ID), tr.secT, nil).want(200).decode(&d)
 	if d.Entry.Points != 30 || d.Entry.Category != "pioneer" {
@@ -261,6 +282,15 @@ func TestClaimLifecycle(t *testing.T) {
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": ids, "action": "reject"}).want(422)
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": []int64{ids[0], ids[0]}, "action": "approve"}).want(422)
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": make([]int64, 101), "action": "approve"}).want(422)
+	many := make([]int64, 101) // distinct, so that only their number is wrong
+	for i := range many {
+		many[i] = int64(1_000_000 + i)
+	}
+	for _, list := range [][]int64{many, {}} {
+		if f := e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": list, "action": "approve"}).want(422).errFields(); !strings.Contains(f["claim_ids"], "1 to 100") {
+			t.Fatalf("a batch of %d claims: fields %v", len(list), f)
+		}
+	}
 	var batch struct{ Results []app.BatchResult }
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": []int64{ids[0], 999999, ids[1]}, "action": "approve"}).want(200).decode(&batch)
 	if len(batch.Results) != 3 || batch.Results[0].Status != "approved" || batch.Results[1].Error == nil || batch.Results[1].Error.Code != "not_found" || batch.Results[2].Status != "approved" {
@@ -301,6 +331,11 @@ func TestIdempotentClaims(t *testing.T) {
 	other := map[string]any{"rule_code": "four_ones.volunteer", "occurred_on": today(e), "evidence_ids": []int64{photo}}
 	e.claim(tr.aliceT, "key-1", other).want(409)
 	e.claim(tr.aliceT, strings.Repeat("k", 129), body).want(422)
+	for _, key := range []string{"has space", "tab\tkey", "键-1"} {
+		if f := e.claim(tr.aliceT, key, body).want(422).errFields(); f["Idempotency-Key"] == "" {
+			t.Fatalf("Idempotency-Key %q: fields %v", key, f)
+		}
+	}
 	// Keys are per member.
 	e.claim(tr.bobT, "key-1", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{e.uploadID(tr.bobT)}}).want(201).decode(&again)
 	if again.ID == first.ID {

@@ -106,6 +106,15 @@ func TestRuleCatalogue(t *testing.T) {
 			t.Fatalf("a general branch's admin reads the catalogue's audit record %+v", rec)
 		}
 	}
+
+	// A rule switched off takes no claims until it is switched on again.
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"active": false}).want(200)
+	teach := map[string]any{"rule_code": "volunteer.teaching", "occurred_on": today(e), "quantity": 2}
+	if f := e.claim(tr.aliceT, "", teach).want(422).errFields(); f["rule_code"] == "" {
+		t.Fatalf("a claim under a rule switched off: fields %v", f)
+	}
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"active": true}).want(200)
+	e.claim(tr.aliceT, "", teach).want(201)
 }
 
 func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
