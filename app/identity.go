@@ -235,8 +235,15 @@ func (s *Identity) PasswordLogin(ctx context.Context, clientIP, username, passwo
 	if err := s.byUser.Allow(strings.ToLower(username)); err != nil {
 		return TokenPair{}, err
 	}
+	// Usernames match without regard to case on both databases: MySQL's collation does
+	// it, and SQLite's unique index on them is NOCASE (migration 00008), which this
+	// comparison names so that it uses that index.
+	match := "username = ?"
+	if s.db.Driver != "mysql" {
+		match = "username = ? COLLATE NOCASE"
+	}
 	var m models.Member
-	err := s.db.R.WithContext(ctx).Where("username = ?", username).Take(&m).Error
+	err := s.db.R.WithContext(ctx).Where(match, username).Take(&m).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return TokenPair{}, dbError("password login", err)
 	}

@@ -237,6 +237,7 @@ func TestMemberEdits(t *testing.T) {
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]any{"password": "secret-pass-1"}).want(422) // no username yet
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]any{"username": "chen.sj", "password": "secret-pass-1"}).want(200)
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"username": "chen.sj"}).want(422) // taken
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, map[string]any{"username": "Chen.SJ"}).want(422) // taken, in other letters' case
 	var pair app.TokenPair
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "chen.sj", "password": "secret-pass-1"}).want(200).decode(&pair)
 	e.get("/api/v1/members", pair.AccessToken).want(200)
