@@ -100,6 +100,17 @@ func TestClaimLifecycle(t *testing.T) {
 		t.Fatalf("queue: %+v", q.Items)
 	}
 	e.get("/api/v1/approvals", tr.aliceT).want(403)
+	// An admin holds every power of the roles below them: the queue of their subtree too.
+	e.get("/api/v1/approvals", e.adminT).want(200).decode(&q)
+	if len(q.Items) != 1 || q.Items[0].ID != c.ID {
+		t.Fatalf("the admin's queue: %+v", q.Items)
+	}
+	// A plain member holds the member role over their branch, and /me says so.
+	var me struct{ Roles []app.Grant }
+	e.get("/api/v1/me", tr.aliceT).want(200).decode(&me)
+	if len(me.Roles) != 1 || me.Roles[0].Role != models.RoleMember || me.Roles[0].OrgID != tr.b1 {
+		t.Fatalf("alice's roles: %+v", me.Roles)
+	}
 	e.get(fmt.Sprintf("/api/v1/claims?member_id=%d", tr.alice), tr.bobT).want(404)
 
 	// Approve once; a second decision is a conflict.
