@@ -162,6 +162,16 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	if len(page.Items) != 2 || page.Items[0].ID != second.ID {
 		t.Fatalf("entries: %+v", page.Items)
 	}
+	// Page by page, newest first: the cursor carries on where the last page ended.
+	var page1, page2 app.List[models.Entry]
+	e.get(fmt.Sprintf("/api/v1/members/%d/entries?period=%s&limit=1", tr.alice, period), tr.aliceT).want(200).decode(&page1)
+	if len(page1.Items) != 1 || page1.Items[0].ID != page.Items[0].ID || page1.NextCursor == nil {
+		t.Fatalf("first page of one: %+v, cursor %v", page1.Items, page1.NextCursor)
+	}
+	e.get(fmt.Sprintf("/api/v1/members/%d/entries?period=%s&limit=1&cursor=%s", tr.alice, period, url.QueryEscape(*page1.NextCursor)), tr.aliceT).want(200).decode(&page2)
+	if len(page2.Items) != 1 || page2.Items[0].ID != page.Items[1].ID || page2.NextCursor != nil {
+		t.Fatalf("second page of one: %+v, cursor %v", page2.Items, page2.NextCursor)
+	}
 	e.get(fmt.Sprintf("/api/v1/members/%d/entries", tr.alice), tr.leadT).want(200)
 	e.get(fmt.Sprintf("/api/v1/members/%d/entries", tr.alice), tr.bobT).want(404)
 	e.get(fmt.Sprintf("/api/v1/members/%d/entries?period=2026-13", tr.alice), tr.aliceT).want(422)
