@@ -580,7 +580,7 @@ func (s *Claims) Batch(ctx context.Context, a *Actor, ids []int64, action, reaso
 	case "approve":
 	case "reject":
 		if _, err := checkReason(reason); err != nil {
-			fields["reason"] = "is required to reject"
+			fields["reason"] = "is required to reject, at most 500 characters"
 		}
 	default:
 		fields["action"] = "must be approve or reject"

@@ -291,6 +291,9 @@ func TestClaimLifecycle(t *testing.T) {
 		ids = append(ids, c.ID)
 	}
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": ids, "action": "reject"}).want(422)
+	if f := e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": ids, "action": "reject", "reason": strings.Repeat("因", 501)}).want(422).errFields(); !strings.Contains(f["reason"], "at most 500") {
+		t.Fatalf("a batch rejected with a reason of 501 characters: fields %v", f)
+	}
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": []int64{ids[0], ids[0]}, "action": "approve"}).want(422)
 	e.post("/api/v1/approvals/batch", tr.secT, map[string]any{"claim_ids": make([]int64, 101), "action": "approve"}).want(422)
 	many := make([]int64, 101) // distinct, so that only their number is wrong
