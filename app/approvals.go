@@ -183,8 +183,8 @@ func (s *Claims) approveTogether(ctx context.Context, tx *gorm.DB, batch []*appr
 			return nil, err
 		}
 	}
-	if err := tx.Create(&audit).Error; err != nil {
-		return nil, dbError("write audit", err)
+	if err := writeAudits(tx, audit); err != nil {
+		return nil, err
 	}
 	return alone, nil
 }

@@ -21,6 +21,15 @@ func writeAudit(tx *gorm.DB, actorID, orgID *int64, action, entity string, entit
 	return dbError("write audit", tx.Create(&rec).Error)
 }
 
+// writeAudits records many state changes in one INSERT, inside the transaction that
+// makes them (the shared writers' batches).
+func writeAudits(tx *gorm.DB, recs []models.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return dbError("write audit", tx.Create(&recs).Error)
+}
+
 func auditRecord(actorID, orgID *int64, action, entity string, entityID int64, before, after any) (models.AuditRecord, error) {
 	b, err := json.Marshal(before)
 	if err != nil {

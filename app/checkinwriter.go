@@ -193,10 +193,8 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 		}
 		audit = append(audit, rec)
 	}
-	if len(audit) > 0 {
-		if err := tx.Create(&audit).Error; err != nil {
-			return nil, dbError("write audit", err)
-		}
+	if err := writeAudits(tx, audit); err != nil {
+		return nil, err
 	}
 	return alone, nil
 }
