@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"partyledger/models"
 )
 
 // TestBranchesRankByTheirOwnMeasure: three branches whose order differs by each measure,
@@ -50,5 +53,58 @@ func TestBranchCursorsBelongToTheirRanking(t *testing.T) {
 		if _, err := parseBranchCursor(cursor(s), "average"); err == nil {
 			t.Errorf("%s cursor was taken", name)
 		}
+	}
+}
+
+// TestMemberCursorsAreTheServers: a member leaderboard's cursor reads back what it was
+// made from, and anything else is refused, however close it comes.
+func TestMemberCursorsAreTheServers(t *testing.T) {
+	for _, c := range []memberCursor{{Points: 135, Member: 7}, {Points: -5, Member: 12}, {Points: 0, Member: 0}} {
+		got, err := parseMemberCursor(c.encode())
+		if err != nil || *got != c {
+			t.Fatalf("cursor %+v read back as %+v, %v", c, got, err)
+		}
+	}
+	if c, err := parseMemberCursor(""); c != nil || err != nil {
+		t.Fatalf("no cursor: %+v %v", c, err)
+	}
+	cursor := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for name, s := range map[string]string{
+		"a branch board's tag": cursor("b:135:7"),
+		"a negative member":    cursor("m:135:-7"),
+		"two parts":            cursor("m:135"),
+		"four parts":           cursor("m:135:7:1"),
+		"points not a number":  cursor("m:x:7"),
+		"member not a number":  cursor("m:135:x"),
+		"not base64":           "m:135:7",
+	} {
+		if _, err := parseMemberCursor(s); err == nil {
+			t.Errorf("%s was taken", name)
+		}
+	}
+}
+
+// TestStarsCountTheThresholdsReached: a year total equal to a threshold earns its star.
+func TestStarsCountTheThresholdsReached(t *testing.T) {
+	g := NewAggregates(nil, time.UTC, []models.Points{600, 1200, 1800, 2400}, 0)
+	for total, want := range map[models.Points]int{-50: 1, 0: 1, 599: 1, 600: 2, 1199: 2, 1200: 3, 1800: 4, 2399: 4, 2400: 5, 99999: 5} {
+		if got := g.Stars(total); got != want {
+			t.Errorf("%s points: %d stars, want %d", total, got, want)
+		}
+	}
+}
+
+// TestAveragesRoundHalfAwayFromZero: a branch's average (and a rate, in thousandths) is
+// rounded to the nearest tenth, halves away from zero, below zero as above it.
+func TestAveragesRoundHalfAwayFromZero(t *testing.T) {
+	for _, c := range []struct{ a, b, want int64 }{
+		{15, 10, 2}, {14, 10, 1}, {-15, 10, -2}, {-14, 10, -1}, {-11, 3, -4}, {-10, 3, -3}, {11, 3, 4}, {0, 7, 0}, {-1, 2, -1}, {1, 2, 1},
+	} {
+		if got := roundDiv(c.a, c.b); got != c.want {
+			t.Errorf("roundDiv(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+	if got := shareOf(2, 3); got != 0.667 {
+		t.Errorf("shareOf(2, 3) = %v, want 0.667", got)
 	}
 }
