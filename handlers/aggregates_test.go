@@ -177,6 +177,7 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	manual(tr.bob, 4, 0)    // in b2
 	manual(erin, 4, 0)      // 4, a tie across branches with bob's b2 row
 	manual(tr.carol, -1, 0) // below everyone who earned nothing
+	manual(gina, -0.1, 0)   // lower still: pages that end below zero go on below zero
 	manual(tr.alice, 1, 2)  // two months back
 	manual(hank, 3, 0)
 	// Members who leave keep the points they earned, and stop ranking at zero.
@@ -248,6 +249,13 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Staff placed at the committee itself (the bootstrap admin) are in no branch: having
+	// earned nothing, they have no place on its board.
+	var adminBoard memberBoardResp
+	e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s", e.rootID, P), e.adminT).want(200).decode(&adminBoard)
+	if adminBoard.Me != nil {
+		t.Fatalf("the admin has a place on the committee's board: %+v", *adminBoard.Me)
 	}
 	// An empty month: everyone ties at zero.
 	if got, _ := e.walkBoard(tr.leadT, e.rootID, Q, 100); len(got) != len(m.branchOf)-len(m.inactive) || got[0].rank != 1 || got[len(got)-1].rank != 1 {
@@ -357,6 +365,28 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 				t.Fatalf("by %s, place %d: got %+v, want %+v (rank %d, average %.2f)", by, i+1, g, *f, rank, avg)
 			}
 		}
+	}
+
+	// A branch with no members yet ranks with zeros, not a division by zero.
+	var empty models.Org
+	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": e.rootID, "kind": "branch", "name": "新建党支部"}).want(201).decode(&empty)
+	for _, by := range []string{"average", "total", "completion"} {
+		var page struct{ Items []branchRow }
+		e.get(fmt.Sprintf("/api/v1/leaderboards/branches?org_id=%d&period=%s&by=%s", e.rootID, P, by), tr.leadT).want(200).decode(&page)
+		var row *branchRow
+		for i := range page.Items {
+			if page.Items[i].BranchID == empty.ID {
+				row = &page.Items[i]
+			}
+		}
+		if len(page.Items) != 4 || row == nil || row.Members != 0 || row.Total != 0 || row.Average != 0 || row.CompletionRate != 0 || row.ParticipationRate != 0 {
+			t.Fatalf("by %s, with an empty branch: %+v", by, page.Items)
+		}
+	}
+	var emptySum branchRow
+	e.get(fmt.Sprintf("/api/v1/branches/%d/summary?period=%s", empty.ID, P), tr.leadT).want(200).decode(&emptySum)
+	if emptySum.BranchID != empty.ID || emptySum.Members != 0 || emptySum.Average != 0 {
+		t.Fatalf("the empty branch's month: %+v", emptySum)
 	}
 
 	// A member's month and year.
