@@ -196,6 +196,12 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", kate), e.adminT, map[string]any{"branch_id": tr.b2}).want(200)
 	m.branchOf[kate] = tr.b2
 	delete(m.groupOf, kate)
+	// She earns more in b2 and moves on to b3, where she earns nothing: on a board that
+	// holds both her rows and not her branch's, her own place is the better row.
+	manual(kate, 8, 0)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", kate), e.adminT, map[string]any{"branch_id": tr.b3}).want(200)
+	m.branchOf[kate] = tr.b3
+	kateT := e.tokenFor(kate)
 
 	scopes := []struct {
 		name     string
@@ -250,6 +256,20 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 			}
 		}
 	}
+	// Kate's rows in b1 and b2 are both on the committee's board, and her branch now, b3,
+	// holds none: her own place is the b2 row. gb1's board is no longer hers to see.
+	var kateMe *modelRow
+	for _, r := range m.board(P, map[int64]bool{tr.b1: true, tr.b2: true, tr.b3: true}, 0) {
+		if r.member == kate && r.branch == tr.b2 {
+			kateMe = &modelRow{rank: r.rank, points: r.points}
+		}
+	}
+	var kateBoard memberBoardResp
+	e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s", e.rootID, P), kateT).want(200).decode(&kateBoard)
+	if kateMe == nil || kateMe.points != 80 || kateBoard.Me == nil || kateBoard.Me.Rank != kateMe.rank || kateBoard.Me.Points != kateMe.points {
+		t.Fatalf("kate's own row is %+v, want her b2 row %+v", kateBoard.Me, kateMe)
+	}
+	e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s", tr.gb1, P), kateT).want(404)
 	// Staff placed at the committee itself (the bootstrap admin) are in no branch: having
 	// earned nothing, they have no place on its board.
 	var adminBoard memberBoardResp
