@@ -408,7 +408,8 @@ WHERE `+where+` ORDER BY mm.points DESC, mm.member_id DESC LIMIT ?`, append(warg
 
 // myPoints is what places the actor in the scope: the points of their row in the branch
 // they are in now when it lies in the scope, else of their best row there, or zero when
-// they are inside it with no row; nil when they have no place in it.
+// they are inside it with no row; nil when they have no place in it. Only the scopes
+// above a branch come here: a branch's or a group's board is read whole (smallBoard).
 func (g *Aggregates) myPoints(ctx context.Context, s scope, a *Actor, per models.Period) (*models.Points, error) {
 	// The actor's rows of the month, by the unique key, kept when inside the scope.
 	var rows []struct {
@@ -423,9 +424,6 @@ func (g *Aggregates) myPoints(ctx context.Context, s scope, a *Actor, per models
 	found, home := false, false
 	for _, r := range rows {
 		in := models.PathContains(s.Org.Path, r.Path)
-		if s.Org.Kind == models.KindGroup {
-			in = r.BranchID == *s.Org.ParentID && a.GroupID != nil && *a.GroupID == s.Org.ID
-		}
 		switch {
 		case !in || home:
 		case r.BranchID == a.BranchID:
