@@ -204,7 +204,8 @@ func TestClaimsCheckedTogetherAnsweredAlone(t *testing.T) {
 		a, p := withPhoto(t, loader, uploads, members[i].ID)
 		m, photo = append(m, a), append(photo, p)
 	}
-	// Last month is closed for m[4]'s branch only; m[2] holds a pioneer post this month.
+	// Last month is closed for m[4]'s branch only (m[6] is in another branch); m[2] holds a
+	// pioneer post this month.
 	if _, err := ledger.ClosePeriod(ctx, sys, lastMonth[:7], m[4].BranchID); err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +255,8 @@ func TestClaimsCheckedTogetherAnsweredAlone(t *testing.T) {
 	}
 
 	got, created, errs := claims.SubmitTogether(ctx,
-		[]*app.Actor{m[0], m[1], m[3], m[3], m[0], m[4], m[5], m[1], m[2], m[6]},
-		[]string{"a", "b", "c", "d", "a", "e", "", "f", "g", ""},
+		[]*app.Actor{m[0], m[1], m[3], m[3], m[0], m[4], m[5], m[1], m[2], m[6], m[6]},
+		[]string{"a", "b", "c", "d", "a", "e", "", "f", "g", "", ""},
 		[]app.ClaimInput{
 			read("好", photo[0]),
 			{RuleCode: "volunteer.hours", OccurredOn: day, Quantity: &hours, EvidenceIDs: []int64{photo[1]}},
@@ -267,10 +268,11 @@ func TestClaimsCheckedTogetherAnsweredAlone(t *testing.T) {
 			{RuleCode: "pioneer.duty", OccurredOn: day, EvidenceIDs: []int64{photo[1]}},
 			{RuleCode: "pioneer.duty", OccurredOn: day, EvidenceIDs: []int64{photo[2]}, AssignmentID: &as.ID},
 			{RuleCode: "pioneer.duty", OccurredOn: day, EvidenceIDs: []int64{photo[6]}, AssignmentID: &as.ID}, // not theirs
+			{RuleCode: "four_ones.read_theory", OccurredOn: lastMonth, EvidenceIDs: []int64{photo[6]}},        // open in m[6]'s branch
 		})
 	check("first batch", got, created, errs, []want{{created: true}, {created: true}, {code: models.EInvalid, field: "evidence_ids"},
 		{code: models.EInvalid, field: "rule_code"}, {}, {code: models.EConflict}, {created: true},
-		{code: models.EInvalid, field: "assignment_id"}, {created: true}, {code: models.EInvalid, field: "assignment_id"}})
+		{code: models.EInvalid, field: "assignment_id"}, {created: true}, {code: models.EInvalid, field: "assignment_id"}, {created: true}})
 	if got[4].ID != got[0].ID || created[4] {
 		t.Errorf("the retry got claim %d (created %v), want the first's, %d", got[4].ID, created[4], got[0].ID)
 	}
@@ -297,7 +299,7 @@ func TestClaimsCheckedTogetherAnsweredAlone(t *testing.T) {
 	db.R.Raw("SELECT COUNT(*) FROM claims").Scan(&n)
 	db.R.Raw("SELECT COUNT(*) FROM claim_evidence").Scan(&photos)
 	db.R.Raw("SELECT COUNT(*) FROM audit_log WHERE action = 'claim.submitted'").Scan(&audits)
-	if n != 10 || photos != 10 || audits != 10 {
-		t.Errorf("%d claims, %d photos, %d audit records in the database; want 10 of each", n, photos, audits)
+	if n != 11 || photos != 11 || audits != 11 {
+		t.Errorf("%d claims, %d photos, %d audit records in the database; want 11 of each", n, photos, audits)
 	}
 }

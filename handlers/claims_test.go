@@ -322,7 +322,9 @@ func TestClaimLifecycle(t *testing.T) {
 		t.Fatalf("old claim under the new rule: %+v", d.Entry)
 	}
 
-	// A closed month takes no claims.
+	// A closed month takes no claims; closed for another branch only, it still takes them.
+	e.post("/api/v1/periods/"+day[:7]+"/close", e.adminT, map[string]any{"org_id": tr.b2}).want(200)
+	e.claim(tr.aliceT, "", read).want(201)
 	e.post("/api/v1/periods/"+day[:7]+"/close", e.adminT, map[string]any{"org_id": e.rootID}).want(200)
 	e.claim(tr.aliceT, "", read).want(409)
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
