@@ -133,6 +133,8 @@ func TestOrgTree(t *testing.T) {
 		{"parent_id": tr.gb1, "kind": "branch", "name": "   "},
 		{"parent_id": tr.gb1, "kind": "branch", "name": strings.Repeat("支", 101)},
 		{"kind": "branch", "name": "x"},
+		{"parent_id": 0, "kind": "branch", "name": "x"},
+		{"parent_id": -1, "kind": "branch", "name": "x"},
 	}
 	for i, b := range bad {
 		if r := e.post("/api/v1/orgs", e.adminT, b); r.Status != 422 || len(r.errFields()) == 0 {
@@ -204,10 +206,23 @@ func TestOrgTree(t *testing.T) {
 	if len(seen) != 8 {
 		t.Fatalf("paged through %d orgs, want 8", len(seen))
 	}
-	var branches app.List[models.Org]
-	e.get(fmt.Sprintf("/api/v1/orgs?kind=branch&parent_id=%d", tr.gb1), e.adminT).want(200).decode(&branches)
-	if len(branches.Items) != 3 {
-		t.Fatalf("branches of gb1: %d, want 3", len(branches.Items))
+	// Each filter alone and both together (b3 now sits under gb1).
+	for q, want := range map[string][]int64{
+		fmt.Sprintf("kind=branch&parent_id=%d", tr.gb1):   {tr.b1, tr.b2, tr.b3},
+		fmt.Sprintf("kind=branch&parent_id=%d", e.rootID): nil,
+		fmt.Sprintf("parent_id=%d", e.rootID):             {tr.gb1, sub.ID},
+		"kind=committee":                                  {e.rootID, sub.ID, subsub.ID},
+		"kind=group":                                      {tr.g1},
+	} {
+		var list app.List[models.Org]
+		e.get("/api/v1/orgs?"+q, e.adminT).want(200).decode(&list)
+		var got []int64
+		for _, o := range list.Items {
+			got = append(got, o.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("orgs?%s: %v, want %v", q, got, want)
+		}
 	}
 	e.get("/api/v1/orgs?kind=nope", e.adminT).want(422)
 	e.get("/api/v1/orgs?limit=0", e.adminT).want(422)
