@@ -108,6 +108,32 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	}
 	uphold(tr.leadT, onMonth.ID, map[string]any{"points": 1, "reason": "r"}).want(409)
 
+	// Alice's appeals by status, and page by page, newest first.
+	listed := func(q string) []int64 {
+		var ids []int64
+		for cursor, pages := "", 0; ; pages++ {
+			if pages > 10 {
+				t.Fatalf("appeals?%s: the pages never end", q)
+			}
+			var l app.List[models.Appeal]
+			e.get("/api/v1/appeals?"+q+"&cursor="+cursor, tr.aliceT).want(200).decode(&l)
+			for _, ap := range l.Items {
+				ids = append(ids, ap.ID)
+			}
+			if l.NextCursor == nil {
+				return ids
+			}
+			cursor = *l.NextCursor
+		}
+	}
+	for q, want := range map[string][]int64{
+		"status=upheld": {onClaim.ID}, "status=dismissed": {onMonth.ID}, "status=open": nil, "limit=1": {onMonth.ID, onClaim.ID},
+	} {
+		if got := listed(q); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("alice's appeals?%s: %v, want %v", q, got, want)
+		}
+	}
+
 	// The closed month's total now includes the correction, and the ledger verifies.
 	var sum struct {
 		Total    models.Points
@@ -145,6 +171,14 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 	}
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatal(err)
+	}
+
+	// A month's correction may take points away: it is a deduction.
+	var carols models.Appeal
+	appeal(tr.carT, map[string]any{"period": P, "reason": "志愿时长多记"}).want(201).decode(&carols)
+	uphold(tr.leadT, carols.ID, map[string]any{"points": -1.5, "reason": "重复登记"}).want(200).decode(&d)
+	if d.Entry == nil || d.Entry.RuleCode != "adjust.deduct" || d.Entry.Points != -15 || d.Entry.MemberID != tr.carol || d.Entry.Period != P {
+		t.Fatalf("a month's correction downwards: %+v", d.Entry)
 	}
 
 	// After the window the month is final.
