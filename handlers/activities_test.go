@@ -113,6 +113,51 @@ func TestActivitiesAndCheckins(t *testing.T) {
 		t.Fatalf("attendance: %+v", att.Items)
 	}
 	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance", act.ID), tr.aliceT).want(404)
+	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance", act.ID), tr.bobT).want(404)
+	// A leader above reads it too, page by page.
+	var first, second app.List[app.AttendanceRow]
+	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance?limit=1", act.ID), tr.leadT).want(200).decode(&first)
+	if len(first.Items) != 1 || first.NextCursor == nil || first.Items[0].ID != att.Items[0].ID {
+		t.Fatalf("attendance, first page: %+v", first)
+	}
+	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance?limit=1&cursor=%s", act.ID, *first.NextCursor), tr.leadT).want(200).decode(&second)
+	if len(second.Items) != 1 || second.NextCursor != nil || second.Items[0].ID != att.Items[1].ID {
+		t.Fatalf("attendance, second page: %+v", second)
+	}
+
+	// A secretary over a general branch sees, with their codes, the activities of every
+	// branch inside it, not only of their own line of orgs; a member of such a branch
+	// sees them without.
+	var gbSec models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GS1", "name": "总支书记", "branch_id": tr.b1}).want(201).decode(&gbSec)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbSec.ID), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.gb1}}).want(200)
+	var inB2 models.Activity
+	activity(e.adminT, tr.b2, "meeting.attend", nil).want(201).decode(&inB2)
+	codeIn := func(token string) (string, bool) {
+		for cursor, pages := "", 0; pages < 10; pages++ {
+			var l app.List[models.Activity]
+			e.get("/api/v1/activities?cursor="+cursor, token).want(200).decode(&l)
+			for _, a := range l.Items {
+				if a.ID == inB2.ID {
+					return a.CheckinCode, true
+				}
+			}
+			if l.NextCursor == nil {
+				break
+			}
+			cursor = *l.NextCursor
+		}
+		return "", false
+	}
+	if code, ok := codeIn(e.tokenFor(gbSec.ID)); !ok || code != inB2.CheckinCode {
+		t.Fatalf("gb1's secretary lists b2's activity: %v, code %q", ok, code)
+	}
+	if code, ok := codeIn(tr.bobT); !ok || code != "" {
+		t.Fatalf("bob lists b2's activity: %v, code %q", ok, code)
+	}
+	if _, ok := codeIn(tr.secT); ok {
+		t.Fatal("b1's secretary lists b2's activity")
+	}
 
 	// A check-in tapped five times at once counts once.
 	var tap models.Activity
