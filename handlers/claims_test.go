@@ -256,12 +256,20 @@ func TestClaimLifecycle(t *testing.T) {
 	if f := e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT, long).want(422).errFields(); f["commitment"] == "" {
 		t.Fatalf("a commitment of 1001 characters: fields %v", f)
 	}
+	// A post with nobody on it lists an empty array of assignments, not null.
+	if r := e.get("/api/v1/posts", tr.aliceT).want(200); !strings.Contains(string(r.Body), `"assignments":[]`) {
+		t.Fatalf("a post with no assignments: %s", r.Body)
+	}
 	yearStart, yearEnd := day[:4]+"-01-01", day[:4]+"-12-31"
 	assign(tr.alice, yearStart, yearEnd).want(201).decode(&as)
 	var posts app.List[app.PostWithAssignments]
 	e.get("/api/v1/posts", tr.aliceT).want(200).decode(&posts)
 	if len(posts.Items) != 1 || len(posts.Items[0].Assignments) != 1 {
 		t.Fatalf("alice sees posts %+v", posts.Items)
+	}
+	e.get("/api/v1/posts", tr.bobT).want(200).decode(&posts) // b1's posts are not b2's
+	if len(posts.Items) != 0 {
+		t.Fatalf("bob sees posts %+v", posts.Items)
 	}
 	pioneer := func(asg any, on string) *result {
 		return e.claim(tr.aliceT, "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": on, "assignment_id": asg})
