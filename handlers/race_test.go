@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +120,50 @@ func TestExpiredRefreshToken(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 	e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": stale.RefreshToken}).want(401)
+}
+
+// TestTwoAdminsEditOneRuleAtOnce: edits of one rule racing each other each make a version
+// or are told to try again (409); none fails, and no version is made twice. SQLite runs
+// the edits one after another, so there every one succeeds; MariaDB lets them read the
+// same version at once, and the losers get 409.
+func TestTwoAdminsEditOneRuleAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var second models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "ADM2", "name": "组织员", "branch_id": tr.b1}).want(201).decode(&second)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", second.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": e.rootID}}).want(200)
+	admins := []string{e.adminT, e.tokenFor(second.ID)}
+	const n = 10
+	var mu sync.Mutex
+	var bodies []string
+	got := concurrently(n, func(i int) int {
+		r := e.json("PATCH", "/api/v1/rules/volunteer.hours", admins[i%2], map[string]any{"points": i + 1})
+		if r.Status != 200 {
+			mu.Lock()
+			bodies = append(bodies, fmt.Sprintf("%d %s", r.Status, r.Body))
+			mu.Unlock()
+		}
+		return r.Status
+	})
+	t.Logf("%d edits at once: %v", n, got)
+	if got[200]+got[409] != n || got[200] == 0 {
+		t.Fatalf("%d edits at once: %v %v", n, got, bodies)
+	}
+	for _, b := range bodies {
+		if !strings.Contains(b, "changed meanwhile") {
+			t.Fatalf("a lost edit was told %s", b)
+		}
+	}
+	var versions []int
+	if err := e.db.R.Model(&models.Rule{}).Where("code = ?", "volunteer.hours").Order("version").Pluck("version", &versions).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != 1+got[200] || versions[len(versions)-1] != 1+got[200] {
+		t.Fatalf("versions %v after %d edits took", versions, got[200])
+	}
+	var audits int64
+	e.db.R.Model(&models.AuditRecord{}).Where("action = ? AND entity = ?", "rule.updated", "rule").Count(&audits)
+	if audits != int64(got[200]) {
+		t.Fatalf("%d audit records for %d edits", audits, got[200])
+	}
 }
