@@ -321,7 +321,18 @@ func TestImport(t *testing.T) {
 		"N003,孙三,不存在的支部,\n" + // row 5: unknown branch
 		"N 004,李四,教工第一党支部,\n" + // row 6: a space in the number
 		"N005," + strings.Repeat("名", 65) + ",教工第一党支部,\n" + // row 7: a name too long
-		"N006,吴六,研究生第一党支部,第一党小组\n" // row 8: a group of another branch
+		"N006,吴六,研究生第一党支部,第一党小组\n" + // row 8: a group of another branch
+		"N007,郑七,,\n" + // row 9: no branch
+		"N008,王八,不存在的支部,第一党小组\n" + // row 10: an unknown branch; its group is not judged
+		fmt.Sprintf("N009,冯九,%d,\n", tr.gb1) + // row 11: the id of a general branch
+		"N010,陈十,同名党支部,\n" + // row 12: two branches have that name
+		fmt.Sprintf("N011,褚十一,%d,\n", tr.g1) // row 13: the id of a group
+	// Two branches of one name, in different general branches.
+	var gb2 models.Org
+	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": e.rootID, "kind": "general_branch", "name": "第二党总支"}).want(201).decode(&gb2)
+	for _, parent := range []int64{tr.gb1, gb2.ID} {
+		e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": parent, "kind": "branch", "name": "同名党支部"}).want(201)
+	}
 	r := e.importFile(e.adminT, "roster.csv", []byte(bad)).want(422)
 	var env struct {
 		Error models.Error `json:"error"`
@@ -329,9 +340,19 @@ func TestImport(t *testing.T) {
 	r.decode(&env)
 	rows := map[int]string{}
 	for _, re := range env.Error.Rows {
-		rows[re.Row] = re.Field
+		rows[re.Row] += re.Field + ": " + re.Message + " | "
 	}
-	if rows[3] != "name" || rows[4] != "member_no" || rows[5] != "branch" || rows[6] != "member_no" || rows[7] != "name" || rows[8] != "group" || len(rows) != 6 {
+	for row, want := range map[int]string{
+		3: "name: is required", 4: "member_no: duplicates row 2", 5: "branch: no branch named", 6: "member_no: must be",
+		7: "name: must have at most 64", 8: "group: is not a group of branch", 9: "branch: is required",
+		10: "branch: no branch named", 11: fmt.Sprintf("branch: no branch with id %d", tr.gb1), 12: "branch: several branches are named",
+		13: fmt.Sprintf("branch: no branch with id %d", tr.g1),
+	} {
+		if !strings.HasPrefix(rows[row], want) || strings.Count(rows[row], " | ") != 1 {
+			t.Errorf("row %d: %q, want %q alone", row, rows[row], want)
+		}
+	}
+	if len(rows) != 11 {
 		t.Fatalf("row errors: %+v", env.Error.Rows)
 	}
 	if e.countMembers() != before {
@@ -353,6 +374,31 @@ func TestImport(t *testing.T) {
 	e.db.R.Take(&bob, tr.bob)
 	if bob.Name != "李明明" {
 		t.Fatalf("bob is %q", bob.Name)
+	}
+
+	// A row that changes only a group (from none, or to none) or only a branch is an
+	// update. A member moved by the roster is in the new branch at their next request.
+	var me struct {
+		Branch struct{ ID int64 } `json:"branch"`
+	}
+	e.get("/api/v1/me", tr.carT).want(200).decode(&me)
+	moves := "党员编号,姓名,支部,党小组\n" +
+		"S001,陈书记,教工第一党支部,第一党小组\n" + // a group, from none
+		"A001,王小丽,教工第一党支部,\n" + // no group any more
+		"C001,张伟,研究生第一党支部,\n" // to b2 from b3
+	e.importFile(e.adminT, "roster.csv", []byte(moves)).want(200).decode(&res)
+	if res.Created != 0 || res.Updated != 3 || res.Unchanged != 0 {
+		t.Fatalf("moves: %+v", res)
+	}
+	e.get("/api/v1/me", tr.carT).want(200).decode(&me)
+	if me.Branch.ID != tr.b2 {
+		t.Fatalf("carol, moved by the roster, is in branch %d at her next request, want %d", me.Branch.ID, tr.b2)
+	}
+	// Each member written by an import is in the audit log.
+	var imported int64
+	e.db.R.Model(&models.AuditRecord{}).Where("action = ?", "member.imported").Count(&imported)
+	if imported != 2+1+3 {
+		t.Fatalf("%d audit records of imported members, want 6", imported)
 	}
 
 	// The same in GB18030, as Excel in China saves CSV.
