@@ -83,12 +83,43 @@ func startServer(t *testing.T, vars map[string]string) (addr string, stop func()
 }
 
 func TestRunDemoLoginAndGracefulShutdown(t *testing.T) {
-	addr, stop, logs := startServer(t, map[string]string{"LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1"})
+	// With an admin configured too, the demo committee gets that admin beside its own.
+	addr, stop, logs := startServer(t, map[string]string{"LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1",
+		"LEDGER_ADMIN_USERNAME": "root-admin", "LEDGER_ADMIN_PASSWORD": "root-password-1"})
 	base := "http://" + addr
+	resp, err := http.Post(base+"/api/v1/auth/password/login", "application/json", strings.NewReader(`{"username":"root-admin","password":"root-password-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adminTok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&adminTok)
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", base+"/api/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+adminTok.AccessToken)
+	var adminMe struct {
+		Roles []struct {
+			Role  string `json:"role"`
+			OrgID int64  `json:"org_id"`
+		} `json:"roles"`
+		Branch struct {
+			ID   int64  `json:"id"`
+			Kind string `json:"kind"`
+		} `json:"branch"`
+	}
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the configured admin's /me in demo mode: %v %v", resp, err)
+	}
+	json.NewDecoder(resp.Body).Decode(&adminMe)
+	resp.Body.Close()
+	if len(adminMe.Roles) != 1 || adminMe.Roles[0].Role != "admin" || adminMe.Roles[0].OrgID != adminMe.Branch.ID || adminMe.Branch.Kind != "committee" {
+		t.Fatalf("the configured admin in demo mode: %+v", adminMe)
+	}
 	if !strings.Contains(logs.String(), `"code":"demo:D00001"`) {
 		t.Fatalf("demo log-ins are not printed:\n%.2000s", logs.String())
 	}
-	resp, err := http.Post(base+"/api/v1/auth/wechat/login", "application/json", strings.NewReader(`{"code":"demo:D00001"}`))
+	resp, err = http.Post(base+"/api/v1/auth/wechat/login", "application/json", strings.NewReader(`{"code":"demo:D00001"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +128,7 @@ func TestRunDemoLoginAndGracefulShutdown(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
-	req, _ := http.NewRequest("GET", base+"/api/v1/me", nil)
+	req, _ = http.NewRequest("GET", base+"/api/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
