@@ -300,6 +300,27 @@ func TestMemberEdits(t *testing.T) {
 	if len(list.Items) != 1 || list.Items[0].ID != tr.alice {
 		t.Fatalf("search 王: %+v", list.Items)
 	}
+	// By member number; LIKE's wildcards are plain characters; by status; by org.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.carol), e.adminT, map[string]any{"status": "inactive"}).want(200)
+	for q, want := range map[string][]int64{
+		"q=B0":   {tr.bob},
+		"q=%25":  nil, // %
+		"q=_001": nil,
+		"q=%21":  nil, // !, the escape character
+		fmt.Sprintf("status=inactive&org_id=%d", e.rootID): {tr.carol},
+		fmt.Sprintf("status=active&org_id=%d", tr.b3):      {tr.lead},
+		fmt.Sprintf("org_id=%d", tr.b3):                    {tr.carol, tr.lead},
+	} {
+		var l app.List[models.Member]
+		e.get("/api/v1/members?"+q, e.adminT).want(200).decode(&l)
+		var got []int64
+		for _, m := range l.Items {
+			got = append(got, m.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("members?%s: %v, want %v", q, got, want)
+		}
+	}
 }
 
 func (e *testEnv) importFile(token, name string, data []byte) *result {
