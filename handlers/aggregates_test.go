@@ -270,6 +270,21 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 		t.Fatalf("kate's own row is %+v, want her b2 row %+v", kateBoard.Me, kateMe)
 	}
 	e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s", tr.gb1, P), kateT).want(404)
+	// Carol earned this month only in b3. Moved to b1 she is inside gb1 with no row there:
+	// on gb1's board she ranks at zero, not with her b3 row. Then she moves back.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.carol), e.adminT, map[string]any{"branch_id": tr.b1}).want(200)
+	var above int64
+	for _, r := range m.board(P, map[int64]bool{tr.b1: true, tr.b2: true}, 0) {
+		if r.points > 0 {
+			above++
+		}
+	}
+	var carolBoard memberBoardResp
+	e.get(fmt.Sprintf("/api/v1/leaderboards/members?org_id=%d&period=%s", tr.gb1, P), tr.carT).want(200).decode(&carolBoard)
+	if carolBoard.Me == nil || carolBoard.Me.Points != 0 || carolBoard.Me.Rank != above+1 {
+		t.Fatalf("carol, moved into gb1 with no row there: %+v, want rank %d at zero", carolBoard.Me, above+1)
+	}
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.carol), e.adminT, map[string]any{"branch_id": tr.b3}).want(200)
 	// Staff placed at the committee itself (the bootstrap admin) are in no branch: having
 	// earned nothing, they have no place on its board.
 	var adminBoard memberBoardResp
