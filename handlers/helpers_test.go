@@ -386,3 +386,15 @@ func (e *testEnv) countMembers() int64 {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// listIDs reads one page of a list endpoint and returns the ids of its items, in order.
+func listIDs[T any](e *testEnv, path, token string, id func(T) int64) []int64 {
+	e.t.Helper()
+	var l app.List[T]
+	e.get(path, token).want(200).decode(&l)
+	var ids []int64
+	for _, it := range l.Items {
+		ids = append(ids, id(it))
+	}
+	return ids
+}

@@ -214,13 +214,7 @@ func TestOrgTree(t *testing.T) {
 		"kind=committee":                                  {e.rootID, sub.ID, subsub.ID},
 		"kind=group":                                      {tr.g1},
 	} {
-		var list app.List[models.Org]
-		e.get("/api/v1/orgs?"+q, e.adminT).want(200).decode(&list)
-		var got []int64
-		for _, o := range list.Items {
-			got = append(got, o.ID)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := listIDs(e, "/api/v1/orgs?"+q, e.adminT, func(o models.Org) int64 { return o.ID }); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("orgs?%s: %v, want %v", q, got, want)
 		}
 	}
@@ -311,13 +305,7 @@ func TestMemberEdits(t *testing.T) {
 		fmt.Sprintf("status=active&org_id=%d", tr.b3):      {tr.lead},
 		fmt.Sprintf("org_id=%d", tr.b3):                    {tr.carol, tr.lead},
 	} {
-		var l app.List[models.Member]
-		e.get("/api/v1/members?"+q, e.adminT).want(200).decode(&l)
-		var got []int64
-		for _, m := range l.Items {
-			got = append(got, m.ID)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := listIDs(e, "/api/v1/members?"+q, e.adminT, func(m models.Member) int64 { return m.ID }); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("members?%s: %v, want %v", q, got, want)
 		}
 	}

@@ -87,17 +87,34 @@ func TestRunDemoLoginAndGracefulShutdown(t *testing.T) {
 	addr, stop, logs := startServer(t, map[string]string{"LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1",
 		"LEDGER_ADMIN_USERNAME": "root-admin", "LEDGER_ADMIN_PASSWORD": "root-password-1"})
 	base := "http://" + addr
-	resp, err := http.Post(base+"/api/v1/auth/password/login", "application/json", strings.NewReader(`{"username":"root-admin","password":"root-password-1"}`))
-	if err != nil {
-		t.Fatal(err)
+	// signIn posts a log-in over the socket and returns its access token; readMe reads
+	// /me with a token into v.
+	signIn := func(path, body string) string {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&tok)
+		return tok.AccessToken
 	}
-	var adminTok struct {
-		AccessToken string `json:"access_token"`
+	readMe := func(token string, v any) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("/me: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
 	}
-	json.NewDecoder(resp.Body).Decode(&adminTok)
-	resp.Body.Close()
-	req, _ := http.NewRequest("GET", base+"/api/v1/me", nil)
-	req.Header.Set("Authorization", "Bearer "+adminTok.AccessToken)
 	var adminMe struct {
 		Roles []struct {
 			Role  string `json:"role"`
@@ -108,36 +125,23 @@ func TestRunDemoLoginAndGracefulShutdown(t *testing.T) {
 			Kind string `json:"kind"`
 		} `json:"branch"`
 	}
-	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("the configured admin's /me in demo mode: %v %v", resp, err)
-	}
-	json.NewDecoder(resp.Body).Decode(&adminMe)
-	resp.Body.Close()
+	readMe(signIn("/api/v1/auth/password/login", `{"username":"root-admin","password":"root-password-1"}`), &adminMe)
 	if len(adminMe.Roles) != 1 || adminMe.Roles[0].Role != "admin" || adminMe.Roles[0].OrgID != adminMe.Branch.ID || adminMe.Branch.Kind != "committee" {
 		t.Fatalf("the configured admin in demo mode: %+v", adminMe)
 	}
 	if !strings.Contains(logs.String(), `"code":"demo:D00001"`) {
 		t.Fatalf("demo log-ins are not printed:\n%.2000s", logs.String())
 	}
-	resp, err = http.Post(base+"/api/v1/auth/wechat/login", "application/json", strings.NewReader(`{"code":"demo:D00001"}`))
-	if err != nil {
-		t.Fatal(err)
+	var memberMe struct {
+		MemberNo string `json:"member_no"`
 	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
+	readMe(signIn("/api/v1/auth/wechat/login", `{"code":"demo:D00001"}`), &memberMe)
+	if memberMe.MemberNo != "D00001" {
+		t.Fatalf("the demo member's /me: %+v", memberMe)
 	}
-	json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	req, _ = http.NewRequest("GET", base+"/api/v1/me", nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/me: %v %v", resp, err)
-	}
-	resp.Body.Close()
 
 	// A body beyond the server's limit gets 413 in the envelope, over a real socket.
-	resp, err = http.Post(base+"/api/v1/auth/password/login", "application/json", bytes.NewReader(bytes.Repeat([]byte(" "), 13<<20)))
+	resp, err := http.Post(base+"/api/v1/auth/password/login", "application/json", bytes.NewReader(bytes.Repeat([]byte(" "), 13<<20)))
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
