@@ -85,3 +85,72 @@ func TestGroupAnswersALateItemAtOnce(t *testing.T) {
 		t.Fatalf("patient item: %v", err)
 	}
 }
+
+// TestGroupDropsAnItemCancelledBeforeItIsTaken: a caller whose context ends while its item
+// still waits behind a running commit is answered at once with that error, and the item
+// leaves the queue: no commit ever writes it.
+func TestGroupDropsAnItemCancelledBeforeItIsTaken(t *testing.T) {
+	commits := make(chan []*groupJob, 4)
+	release := make(chan struct{})
+	g := &group[*groupJob]{slots: 1, max: 8, commit: func(batch []*groupJob) {
+		commits <- batch
+		<-release
+	}}
+	first := make(chan error, 1)
+	go func() { first <- g.do(context.Background(), &groupJob{name: "first"}) }()
+	<-commits // the first commit holds the only slot
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() { second <- g.do(ctx, &groupJob{name: "cancelled"}) }()
+	for {
+		g.mu.Lock()
+		n := len(g.pending)
+		g.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the cancelled item: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled item waited for the commit ahead of it")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	select {
+	case b := <-commits:
+		t.Fatalf("a commit took %d items after the only other one was cancelled", len(b))
+	case <-time.After(100 * time.Millisecond):
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.pending) != 0 || g.running != 0 {
+		t.Fatalf("%d items pending and %d committers running after the queue emptied", len(g.pending), g.running)
+	}
+}
+
+// TestCommitContextEndsWithTheLeastPatientItem: a commit lives as long as the item with
+// the nearest deadline, and without deadlines for groupLimit.
+func TestCommitContextEndsWithTheLeastPatientItem(t *testing.T) {
+	now := time.Now()
+	soon, later := now.Add(2*time.Second), now.Add(time.Hour)
+	batch := []*groupJob{{name: "no deadline"}, {name: "later"}, {name: "soon"}}
+	batch[1].deadline, batch[2].deadline = later, soon
+	ctx, cancel := commitContext(batch)
+	defer cancel()
+	if d, ok := ctx.Deadline(); !ok || !d.Equal(soon) {
+		t.Fatalf("the commit ends at %v, want the nearest item's deadline %v", d, soon)
+	}
+	ctx2, cancel2 := commitContext(batch[:1])
+	defer cancel2()
+	if d, ok := ctx2.Deadline(); !ok || d.Before(now.Add(groupLimit)) || d.After(time.Now().Add(groupLimit)) {
+		t.Fatalf("with no deadlines the commit ends at %v, want %v from now", d, groupLimit)
+	}
+}
