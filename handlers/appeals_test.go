@@ -133,6 +133,10 @@ func TestAppealsInThePublicityWindow(t *testing.T) {
 			t.Fatalf("alice's appeals?%s: %v, want %v", q, got, want)
 		}
 	}
+	// A list with nothing in it is an empty array, not null, for the mini-program.
+	if r := e.get("/api/v1/appeals?status=open", tr.aliceT).want(200); !strings.Contains(string(r.Body), `"items":[]`) {
+		t.Fatalf("an empty list: %s", r.Body)
+	}
 
 	// The closed month's total now includes the correction, and the ledger verifies.
 	var sum struct {
