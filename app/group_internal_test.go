@@ -154,3 +154,29 @@ func TestCommitContextEndsWithTheLeastPatientItem(t *testing.T) {
 		t.Fatalf("with no deadlines the commit ends at %v, want %v from now", d, groupLimit)
 	}
 }
+
+// TestAnAbandoningGroupAnswersAtTheCallersDeadline: in a group that abandons (the
+// auth-revision reader's), a caller whose item a commit has taken is answered at its own
+// deadline, not when that commit ends.
+func TestAnAbandoningGroupAnswersAtTheCallersDeadline(t *testing.T) {
+	taken := make(chan struct{})
+	release := make(chan struct{})
+	g := &group[*groupJob]{slots: 1, max: 8, abandon: true, commit: func(batch []*groupJob) {
+		close(taken)
+		<-release
+	}}
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- g.do(ctx, &groupJob{name: "impatient"}) }()
+	<-taken
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("the caller got %v, want its deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller waited for the commit past its own deadline")
+	}
+}
