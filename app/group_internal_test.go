@@ -12,6 +12,33 @@ type groupJob struct {
 	name string
 }
 
+// wantAnswer waits up to 5 s for an answer on ch and requires it to be want; late says
+// what it means when none comes.
+func wantAnswer(t *testing.T, ch <-chan error, want error, late string) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		if !errors.Is(err, want) {
+			t.Fatalf("got %v, want %v", err, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal(late)
+	}
+}
+
+// waitPending waits until n items wait in g's queue.
+func waitPending(g *group[*groupJob], n int) {
+	for {
+		g.mu.Lock()
+		k := len(g.pending)
+		g.mu.Unlock()
+		if k == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // deadlineOnly has a deadline but is never done: it stands for a request whose deadline
 // passes while a commit holds its item, so that the item's caller waits for the group's
 // answer, never for its own context.
@@ -51,15 +78,7 @@ func TestGroupAnswersALateItemAtOnce(t *testing.T) {
 	patient, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	patientDone := result(patient, &groupJob{name: "patient"})
-	for {
-		g.mu.Lock()
-		n := len(g.pending)
-		g.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(g, 2)
 	release <- struct{}{}
 	if err := <-first; err != nil {
 		t.Fatalf("first: %v", err)
@@ -102,24 +121,9 @@ func TestGroupDropsAnItemCancelledBeforeItIsTaken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	second := make(chan error, 1)
 	go func() { second <- g.do(ctx, &groupJob{name: "cancelled"}) }()
-	for {
-		g.mu.Lock()
-		n := len(g.pending)
-		g.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(g, 1)
 	cancel()
-	select {
-	case err := <-second:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("the cancelled item: %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the cancelled item waited for the commit ahead of it")
-	}
+	wantAnswer(t, second, context.Canceled, "the cancelled item waited for the commit ahead of it")
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatalf("first: %v", err)
@@ -171,12 +175,5 @@ func TestAnAbandoningGroupAnswersAtTheCallersDeadline(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- g.do(ctx, &groupJob{name: "impatient"}) }()
 	<-taken
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("the caller got %v, want its deadline", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the caller waited for the commit past its own deadline")
-	}
+	wantAnswer(t, done, context.DeadlineExceeded, "the caller waited for the commit past its own deadline")
 }
