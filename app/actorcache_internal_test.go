@@ -12,22 +12,9 @@ import (
 // grow with every member who ever called.
 func TestActorCacheStaysBounded(t *testing.T) {
 	ctx := context.Background()
-	db, err := OpenDB(ctx, "sqlite", filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	db := migratedSQLite(t,
 		`INSERT INTO orgs (id, kind, name, path, depth, created_at, updated_at) VALUES (1, 'branch', '教工第一党支部', '/1/', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
-		`INSERT INTO members (id, member_no, name, branch_id, status, created_at, updated_at) VALUES (7, 'A007', '王小丽', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
-	} {
-		if err := db.W.Exec(q).Error; err != nil {
-			t.Fatal(err)
-		}
-	}
+		`INSERT INTO members (id, member_no, name, branch_id, status, created_at, updated_at) VALUES (7, 'A007', '王小丽', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`)
 	l := newActorLoader(db.sqlR, false)
 	for id := range int64(maxCachedActors) {
 		l.cache[1_000_000+id] = cachedActor{rev: 1, actor: &Actor{}}
@@ -43,4 +30,25 @@ func TestActorCacheStaysBounded(t *testing.T) {
 	if !a.holds(models.RoleMember, 1) {
 		t.Fatalf("grants %+v: no member role over the branch", a.Grants)
 	}
+}
+
+// migratedSQLite opens a migrated SQLite database in a temporary directory and runs the
+// statements in it; the test closes it.
+func migratedSQLite(t *testing.T, statements ...string) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := OpenDB(ctx, "sqlite", filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range statements {
+		if err := db.W.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }

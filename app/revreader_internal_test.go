@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -209,5 +210,35 @@ func TestRevReaderStopsAQueryNobodyWaitsFor(t *testing.T) {
 	close(f.release)
 	if found, _, _, err := r.get(context.Background(), 9); err != nil || !found {
 		t.Fatalf("a lookup after the outage: %v %v", found, err)
+	}
+}
+
+// TestReadRevsReadsEveryIDAsked: the reader's query of several ids answers each member
+// asked for with its own status and auth_rev, and leaves out ids that are not members;
+// one id goes by the prepared statement.
+func TestReadRevsReadsEveryIDAsked(t *testing.T) {
+	const member = `INSERT INTO members (id, member_no, name, branch_id, status, auth_rev, created_at, updated_at) VALUES (%d, 'M%d', '党员', 1, '%s', %d, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`
+	db := migratedSQLite(t,
+		`INSERT INTO orgs (id, kind, name, path, depth, created_at, updated_at) VALUES (1, 'branch', '教工第一党支部', '/1/', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
+		fmt.Sprintf(member, 7, 7, "active", 3), fmt.Sprintf(member, 12, 12, "inactive", 5), fmt.Sprintf(member, 30, 30, "active", 1))
+	r := newRevReader(db.sqlR, true)
+	want := map[int64]revRow{7: {models.StatusActive, 3}, 12: {models.StatusInactive, 5}, 30: {models.StatusActive, 1}}
+	for _, ids := range [][]int64{{7, 12, 30, 1000}, {30, 7}, {12}, {1000}} {
+		got, err := readRevs(context.Background(), db.sqlR, r.one, ids)
+		if err != nil {
+			t.Fatalf("%v: %v", ids, err)
+		}
+		var n int
+		for _, id := range ids {
+			if w, ok := want[id]; ok {
+				n++
+				if got[id] != w {
+					t.Errorf("%v: member %d read as %+v, want %+v", ids, id, got[id], w)
+				}
+			}
+		}
+		if len(got) != n {
+			t.Errorf("%v: %d rows, want %d: %+v", ids, len(got), n, got)
+		}
 	}
 }
