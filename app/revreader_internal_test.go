@@ -242,3 +242,28 @@ func TestReadRevsReadsEveryIDAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestRevQueryLivesAsLongAsItsMostPatientLookup: a batch's query ends at the latest
+// deadline of its lookups, and after revQueryLimit when one has no deadline.
+func TestRevQueryLivesAsLongAsItsMostPatientLookup(t *testing.T) {
+	var got time.Time
+	r := batchingRevReader(func(ctx context.Context, ids []int64) (map[int64]revRow, error) {
+		got, _ = ctx.Deadline()
+		return map[int64]revRow{}, nil
+	})
+	now := time.Now()
+	soon, later := now.Add(2*time.Second), now.Add(time.Hour)
+	lookup := func(id int64, deadline time.Time) *revLookup {
+		l := &revLookup{id: id}
+		l.deadline = deadline
+		return l
+	}
+	r.answer([]*revLookup{lookup(1, soon), lookup(2, later), lookup(3, soon)})
+	if !got.Equal(later) {
+		t.Fatalf("the query ends at %v, want the most patient lookup's %v", got, later)
+	}
+	r.answer([]*revLookup{lookup(1, soon), lookup(2, time.Time{})})
+	if got.Before(now.Add(revQueryLimit)) || got.After(time.Now().Add(revQueryLimit)) {
+		t.Fatalf("with a lookup without a deadline the query ends at %v, want %v from now", got, revQueryLimit)
+	}
+}
