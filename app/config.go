@@ -167,10 +167,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if (c.AdminUsername == "") != (c.AdminPassword == "") {
 		return c, errors.New("config: set both LEDGER_ADMIN_USERNAME and LEDGER_ADMIN_PASSWORD, or neither")
 	}
-	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
+	if c.AdminPassword != "" && len(c.AdminPassword) < minPasswordBytes {
 		return c, errors.New("config: LEDGER_ADMIN_PASSWORD must have at least 8 characters")
 	}
-	if len(c.AdminPassword) > 72 {
+	if len(c.AdminPassword) > maxPasswordBytes {
 		return c, errors.New("config: LEDGER_ADMIN_PASSWORD must have at most 72 bytes (bcrypt's limit)")
 	}
 	// Half a pair would start a server whose every WeChat log-in fails; say so now.
