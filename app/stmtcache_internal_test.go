@@ -10,8 +10,9 @@ import (
 
 // TestSQLiteConnectionsKeepTheirStatements checks the SQLite statement cache on one
 // connection: a statement is prepared once and reused; the same text run while its own
-// rows are open gets a statement of its own and both read right; a statement evicted while
-// its rows are open reads on and is closed with them; the cache never grows past its bound.
+// rows are open (by Query or by Exec) goes uncached and both read right; a statement evicted
+// while its rows are open reads on and is closed with them; the cache never grows past its
+// bound and evicts the statement least recently used.
 // SQLite only, whatever LEDGER_TEST_DB says: MySQL connections have no such cache.
 func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	ctx := context.Background()
@@ -79,6 +80,10 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 				t.Fatal(err)
 			}
 			inner = append(inner, v)
+			// An Exec of the same text goes the uncached way too.
+			if _, err := conn.ExecContext(ctx, byID, 4); err != nil {
+				t.Fatalf("the open rows' text run by Exec: %v", err)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -130,6 +135,22 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	var v string
 	if err := conn.QueryRowContext(ctx, byID, 4).Scan(&v); err != nil || v != "四" {
 		t.Fatalf("after eviction: %q, %v", v, err)
+	}
+
+	// Least recently used, not first prepared: a statement used again stays, and the one
+	// not used since goes.
+	if cached(byID) == nil || cached("SELECT 3") == nil {
+		t.Fatal("the cache does not hold the two statements last used")
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT 3").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT 4").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if cached("SELECT 3") == nil || cached(byID) != nil {
+		t.Fatal("a statement used again was evicted before one that was not")
 	}
 
 	// A statement that fails to prepare is not kept, and its error is the caller's.
