@@ -65,6 +65,10 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close() // on failure: an open Rows would hold db.Close
+	// The cached statement's rows tell their columns as the driver's own do.
+	if ct, err := rows.ColumnTypes(); err != nil || len(ct) != 1 || ct[0].DatabaseTypeName() != "TEXT" {
+		t.Fatalf("column types of a cached statement's rows: %v, %v", ct, err)
+	}
 	var outer, inner []string
 	for rows.Next() {
 		var v string
