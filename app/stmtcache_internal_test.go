@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // TestSQLiteConnectionsKeepTheirStatements checks the SQLite statement cache on one
 // connection: a statement is prepared once and reused; the same text run while its own
 // rows are open (by Query or by Exec) goes uncached and both read right; a statement evicted
-// while its rows are open reads on and is closed with them; the cache never grows past its
+// while its rows are open reads on and is closed with them, once; the cache never grows past its
 // bound and evicts the statement least recently used.
 // SQLite only, whatever LEDGER_TEST_DB says: MySQL connections have no such cache.
 func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
@@ -110,6 +111,8 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	defer rows2.Close()
 	rows = rows2
 	open := cached(byID)
+	closes := 0
+	open.stmt = &countingStmt{driverStmt: open.stmt, closes: &closes}
 	for _, q := range []string{"SELECT 1", "SELECT 2", "SELECT 3"} {
 		var n int
 		if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -122,6 +125,9 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	if cached(byID) != nil || !open.evicted {
 		t.Fatal("the least recently used statement was not evicted")
 	}
+	if closes != 0 {
+		t.Fatal("the evicted statement was closed while its rows were open")
+	}
 	outer = nil
 	for rows.Next() {
 		var v string
@@ -132,6 +138,9 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	}
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if closes != 1 {
+		t.Fatalf("the evicted statement was closed %d times with its rows, want once", closes)
 	}
 	if strings.Join(outer, "") != "二三四" {
 		t.Fatalf("evicted statement's rows read %q, want 二三四", strings.Join(outer, ""))
@@ -165,3 +174,18 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 		t.Fatal("a statement that failed to prepare was kept")
 	}
 }
+
+// driverStmt is what the cache keeps of a driver's statement.
+type driverStmt = interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+// countingStmt counts the closes of the statement it wraps.
+type countingStmt struct {
+	driverStmt
+	closes *int
+}
+
+func (s *countingStmt) Close() error { *s.closes++; return s.driverStmt.Close() }
