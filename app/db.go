@@ -137,7 +137,7 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 func MySQLConfig(dsn string) (*mysql.Config, error) {
 	mcfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open db: bad mysql DSN: %w", redactDSNError(err))
+		return nil, fmt.Errorf("open db: bad mysql DSN: %w", redactDSNError(dsn, err))
 	}
 	mcfg.ParseTime = true
 	mcfg.Loc = time.UTC
@@ -182,11 +182,27 @@ func readCommitted(ctx context.Context, mcfg *mysql.Config) error {
 	return nil
 }
 
-// redactDSNError drops anything after the first colon of a DSN parse error, which may quote the DSN.
-func redactDSNError(err error) error {
+// redactDSNError is a DSN parse error without the DSN's credentials. The driver's
+// messages may quote a piece of the DSN (a password with a slash, in a DSN without its
+// database name, is read as the name and quoted), so the message is cut before the first
+// piece of it, four characters or more, that also occurs in what comes before the DSN's
+// last "@" (user and password).
+func redactDSNError(dsn string, err error) error {
 	msg := err.Error()
-	if i := strings.Index(msg, ":"); i > 0 && strings.Contains(msg, "@") {
-		msg = msg[:i]
+	at := strings.LastIndex(dsn, "@")
+	if at <= 0 {
+		return errors.New(msg) // no credentials
+	}
+	creds := dsn[:at]
+	n := min(4, len(creds))
+	cut := len(msg)
+	for i := 0; i+n <= len(creds); i++ {
+		if j := strings.Index(msg[:cut], creds[i:i+n]); j >= 0 {
+			cut = j
+		}
+	}
+	if cut < len(msg) {
+		msg = strings.TrimRight(msg[:cut], ` :"'`) + " (the rest is not shown: it quotes the DSN's credentials)"
 	}
 	return errors.New(msg)
 }
