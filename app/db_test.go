@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"partyledger/app"
 )
@@ -33,5 +36,53 @@ func TestABadMySQLDSNNeverShowsItsPassword(t *testing.T) {
 				t.Errorf("%s: the error shows %q: %v", c.dsn, secret, err)
 			}
 		}
+	}
+}
+
+// TestSQLiteReadyOnlyWhileWritable: the SQLite file is always there; what stops is
+// writing to it when another process holds its write lock. Ping (readiness) fails then,
+// even with no request of the server's own waiting for the writer, and passes again
+// once the lock is let go. The readers' pool cannot write.
+func TestSQLiteReadyOnlyWhileWritable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := app.OpenDB(ctx, "sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.W.Exec("CREATE TABLE t (v INTEGER)").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.R.Exec("INSERT INTO t (v) VALUES (1)").Error; err == nil {
+		t.Fatal("the readers' pool wrote")
+	}
+
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	for _, q := range []string{"BEGIN IMMEDIATE", "INSERT INTO t (v) VALUES (2)"} {
+		if _, err := lock.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = db.Ping(pctx)
+	cancel()
+	if err == nil {
+		t.Fatal("ready while another process holds the write lock")
+	}
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("not ready once the lock is let go: %v", err)
 	}
 }
