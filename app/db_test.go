@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"partyledger/app"
+	"partyledger/app/apptest"
 )
 
 // TestABadMySQLDSNNeverShowsItsPassword: the driver's parse errors may quote a part of
@@ -84,5 +85,31 @@ func TestSQLiteReadyOnlyWhileWritable(t *testing.T) {
 	}
 	if err := db.Ping(ctx); err != nil {
 		t.Fatalf("not ready once the lock is let go: %v", err)
+	}
+}
+
+// TestPoolSizes: SQLite writes through one connection (writers queue in Go, not on the
+// file's lock); MySQL's pool is DefaultMaxConns unless configured, and the configured size
+// when it is.
+func TestPoolSizes(t *testing.T) {
+	ctx := context.Background()
+	if apptest.Driver() != "mysql" {
+		db := apptest.OpenDB(t)
+		if n := db.SQL().Stats().MaxOpenConnections; n != 1 {
+			t.Fatalf("SQLite's writer pool: %d connections, want 1", n)
+		}
+		return
+	}
+	dsn := apptest.CreateMySQLDatabase(t)
+	for _, c := range []struct{ asked, want int }{{0, app.DefaultMaxConns}, {-1, app.DefaultMaxConns}, {5, 5}} {
+		db, err := app.OpenDBPool(ctx, "mysql", dsn, c.asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := db.SQL().Stats().MaxOpenConnections
+		db.Close()
+		if n != c.want {
+			t.Errorf("a pool of %d asked: %d connections, want %d", c.asked, n, c.want)
+		}
 	}
 }
