@@ -185,15 +185,16 @@ func readCommitted(ctx context.Context, mcfg *mysql.Config) error {
 // redactDSNError is a DSN parse error without the DSN's credentials. The driver's
 // messages may quote a piece of the DSN (a password with a slash, in a DSN without its
 // database name, is read as the name and quoted), so the message is cut before the first
-// piece of it, four characters or more, that also occurs in what comes before the DSN's
-// last "@" (user and password).
+// piece of it, four characters or more, that also occurs in the DSN up to its last "@"
+// (user and password, and the "@" that ends them, so that a quoted tail of the password
+// as short as three characters is caught too).
 func redactDSNError(dsn string, err error) error {
 	msg := err.Error()
 	at := strings.LastIndex(dsn, "@")
 	if at <= 0 {
 		return errors.New(msg) // no credentials
 	}
-	creds := dsn[:at]
+	creds := dsn[:at+1]
 	n := min(4, len(creds))
 	cut := len(msg)
 	for i := 0; i+n <= len(creds); i++ {

@@ -21,6 +21,7 @@ func TestABadMySQLDSNNeverShowsItsPassword(t *testing.T) {
 	for _, c := range []struct{ dsn, want string }{
 		{"ledger:pa/ss%w0rd@tcp(127.0.0.1:3306)", "bad mysql DSN: invalid dbname (the rest is not shown"},
 		{"ledger:pa/ss%w0rd@tcp(127.0.0.1:3306", "bad mysql DSN: invalid dbname (the rest is not shown"},
+		{"ledger:s3cret/xy%@tcp(127.0.0.1:3306)", "bad mysql DSN: invalid dbname (the rest is not shown"},
 		{"ledger:s3cret@tcp(127.0.0.1:3306)/db?parseTime=s3cret", "bad mysql DSN: invalid bool value (the rest is not shown"},
 		{"ledger:s3cret@tcp(127.0.0.1:3306)/db?parseTime=maybe", "bad mysql DSN: invalid bool value: maybe"},
 		{"ledger:s3cret@tcp(127.0.0.1:3306)/db?x=%", `bad mysql DSN: invalid URL escape "%"`},
@@ -32,7 +33,7 @@ func TestABadMySQLDSNNeverShowsItsPassword(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.dsn, err, c.want)
 		}
-		for _, secret := range []string{"w0rd", "s3cret"} {
+		for _, secret := range []string{"w0rd", "s3cret", "xy%"} {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("%s: the error shows %q: %v", c.dsn, secret, err)
 			}
