@@ -164,12 +164,14 @@ func TestGen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var c struct{ Committees, Branches, Members, Entries, Months, EntryMonths, Leaders int64 }
+	var c struct{ Committees, Branches, Members, Entries, Months, EntryMonths, Leaders, NotPositive int64 }
 	db.R.Raw(`SELECT (SELECT COUNT(*) FROM orgs WHERE kind = 'committee') AS committees, (SELECT COUNT(*) FROM orgs WHERE kind = 'branch') AS branches,
   (SELECT COUNT(*) FROM members) AS members, (SELECT COUNT(*) FROM entries) AS entries, (SELECT COUNT(DISTINCT period) FROM member_months) AS months,
-  (SELECT COUNT(DISTINCT member_id) FROM entries) AS entry_months, (SELECT COUNT(*) FROM member_roles WHERE role = 'leader') AS leaders`).Scan(&c)
-	// A root and one committee per 100 branches; one more member leads the root.
-	if c.Committees != 2 || c.Branches != 90 || c.Members != 3001 || c.Entries == 0 || c.Months != 3 || c.EntryMonths > 400 || c.EntryMonths < 300 || c.Leaders != 1 {
+  (SELECT COUNT(DISTINCT member_id) FROM entries) AS entry_months, (SELECT COUNT(*) FROM member_roles WHERE role = 'leader') AS leaders,
+  (SELECT COUNT(*) FROM entries WHERE points <= 0) AS not_positive`).Scan(&c)
+	// A root and one committee per 100 branches; one more member leads the root. Every
+	// entry awards something: a duty whose cap is used up writes none.
+	if c.Committees != 2 || c.Branches != 90 || c.Members != 3001 || c.Entries == 0 || c.Months != 3 || c.EntryMonths > 400 || c.EntryMonths < 300 || c.Leaders != 1 || c.NotPositive != 0 {
 		t.Fatalf("generated %+v", c)
 	}
 	// The entries chain and add up; the months written as totals alone are what verify
@@ -180,7 +182,12 @@ func TestGen(t *testing.T) {
 	if _, _, err := ctl(t, vars, false, "gen", "-members", "10", "-entry-members", "0"); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("gen into a full database: %v", err)
 	}
-	if _, _, err := ctl(t, testEnv(t), false, "gen", "-months", "13"); err == nil {
-		t.Fatal("13 months were generated")
+	for _, args := range [][]string{
+		{"-months", "13"}, {"-months", "0"}, {"-members", "0"}, {"-branches", "0"},
+		{"-members", "10", "-entry-members", "11"}, {"-members", "10", "-entry-members", "-1"},
+	} {
+		if _, _, err := ctl(t, testEnv(t), false, append([]string{"gen"}, args...)...); err == nil || !strings.Contains(err.Error(), "months 1 to 12") {
+			t.Fatalf("gen %v: %v, want it refused", args, err)
+		}
 	}
 }
