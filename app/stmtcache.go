@@ -69,14 +69,17 @@ type cachedConn struct {
 	lru     *list.List               // most recently used first
 }
 
+// driverStmt is what the cache needs of a driver's prepared statement.
+type driverStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
 // cachedStmt is one prepared statement of a connection.
 type cachedStmt struct {
-	query string
-	stmt  interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	}
+	query   string
+	stmt    driverStmt
 	reading bool // rows read from it; it is not to be bound again until they close
 	evicted bool // out of the cache while rows read from it: closed when they close
 }
@@ -98,11 +101,7 @@ func (c *cachedConn) stmt(ctx context.Context, query string) (*cachedStmt, error
 	}
 	cs := &cachedStmt{query: query}
 	var ok bool
-	if cs.stmt, ok = ds.(interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	}); !ok {
+	if cs.stmt, ok = ds.(driverStmt); !ok {
 		ds.Close()
 		return nil, nil
 	}

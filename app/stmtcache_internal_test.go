@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,9 +10,9 @@ import (
 
 // TestSQLiteConnectionsKeepTheirStatements checks the SQLite statement cache on one
 // connection: a statement is prepared once and reused; the same text run while its own
-// rows are open (by Query or by Exec) goes uncached and both read right; a statement evicted
-// while its rows are open reads on and is closed with them, once; the cache never grows past its
-// bound and evicts the statement least recently used.
+// rows are open (by Query or by Exec) goes uncached and both read right; a statement
+// evicted while its rows are open reads on and is closed with them, once; the cache never
+// grows past its bound and evicts the statement least recently used.
 // SQLite only, whatever LEDGER_TEST_DB says: MySQL connections have no such cache.
 func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	ctx := context.Background()
@@ -173,13 +172,6 @@ func TestSQLiteConnectionsKeepTheirStatements(t *testing.T) {
 	if cached("INSERT INTO nowhere VALUES (1)") != nil {
 		t.Fatal("a statement that failed to prepare was kept")
 	}
-}
-
-// driverStmt is what the cache keeps of a driver's statement.
-type driverStmt = interface {
-	driver.Stmt
-	driver.StmtExecContext
-	driver.StmtQueryContext
 }
 
 // countingStmt counts the closes of the statement it wraps.
