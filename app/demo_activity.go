@@ -159,6 +159,9 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 			if b, ok := actBranch[i]; ok && b != m.BranchID {
 				continue
 			}
+			if !a.StartsAt.Before(now) {
+				continue // not begun: nobody has checked in yet
+			}
 			if rng.Float64() < 0.5+0.45*diligence {
 				evs = append(evs, demoEvent{day: actDay[i], rule: a.RuleCode, activity: i})
 			}
@@ -233,6 +236,9 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 			r := rules[ev.rule]
 			at, _ := time.ParseInLocation("2006-01-02", string(ev.day), loc)
 			at = at.Add(time.Duration(9+rng.IntN(10)) * time.Hour)
+			if at.After(now) {
+				at = now // today's, recorded by now
+			}
 			switch r.How {
 			case models.HowClaim:
 				ci := claimAt[claimRef{m.ID, i}]
@@ -245,6 +251,13 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 						ClaimID: &c.ID, Reason: c.Note, ActorID: c.DecidedBy}, at)
 				}
 			case models.HowCheckin:
+				// Inside the activity's time, as the service takes check-ins, and not after now.
+				a := acts[ev.activity]
+				until := a.EndsAt
+				if now.Before(until) {
+					until = now
+				}
+				at = a.StartsAt.Add(time.Duration(rng.Int64N(int64(until.Sub(a.StartsAt)) + 1)))
 				ci := models.Checkin{ActivityID: acts[ev.activity].ID, MemberID: m.ID, CreatedAt: at.UTC().Truncate(time.Microsecond)}
 				idx := -1
 				if award, _ := capAward(r, r.Points, bl.ruleTotal(m.ID, ev.day.Period(), r.Code)); award > 0 {

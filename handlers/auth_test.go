@@ -259,6 +259,7 @@ func TestDemoCodes(t *testing.T) {
 	if len(entries.Items) == 0 || len(periods) != 1 {
 		t.Fatalf("a demo member's entries: %d in %d months", len(entries.Items), len(periods))
 	}
+	demoKeepsTheLedgersRules(t, d.db, d.cfg.Location)
 	rep, err := app.Verify(t.Context(), d.db)
 	if err != nil || rep.Entries < 5_000 {
 		t.Fatalf("demo ledger: %+v %v", rep, err)
