@@ -114,3 +114,23 @@ func TestPoolSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestScanReportsAQueryThatFailsInItsRow: the summaries' and leaderboards' one-row read
+// returns the error of a row that cannot be computed, never an empty answer (which would
+// read as zero points). MySQL sends such an error in place of the first row, after the
+// columns, so it surfaces only from the rows; SQLite computes the first row before the
+// query returns.
+func TestScanReportsAQueryThatFailsInItsRow(t *testing.T) {
+	db := apptest.OpenDB(t)
+	q := "SELECT abs(-9223372036854775808) AS n FROM rules" // SQLite: integer overflow
+	if apptest.Driver() == "mysql" {
+		q = "SELECT points + 9223372036854775807 AS n FROM rules" // BIGINT value is out of range
+	}
+	var dest struct{ N int64 }
+	if err := app.Scan(db.R.Raw(q), &dest); err == nil {
+		t.Fatalf("a row that cannot be computed scanned as %+v", dest)
+	}
+	if err := app.Scan(db.R.Raw("SELECT COUNT(*) AS n FROM rules"), &dest); err != nil || dest.N == 0 {
+		t.Fatalf("a row that can: %+v, %v", dest, err)
+	}
+}

@@ -117,3 +117,6 @@ func (s *Activities) CheckinTogether(ctx context.Context, actors []*Actor, acts 
 	}
 	return out, errs
 }
+
+// Scan is scan, the one-row read of the summaries and leaderboards.
+func Scan(q *gorm.DB, dest any) error { return scan(q, dest) }
