@@ -252,17 +252,17 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 				}
 			case models.HowCheckin:
 				// Inside the activity's time, as the service takes check-ins, and not after now.
-				a := acts[ev.activity]
+				a := &acts[ev.activity]
 				until := a.EndsAt
 				if now.Before(until) {
 					until = now
 				}
 				at = a.StartsAt.Add(time.Duration(rng.Int64N(int64(until.Sub(a.StartsAt)) + 1)))
-				ci := models.Checkin{ActivityID: acts[ev.activity].ID, MemberID: m.ID, CreatedAt: at.UTC().Truncate(time.Microsecond)}
+				ci := models.Checkin{ActivityID: a.ID, MemberID: m.ID, CreatedAt: at.UTC().Truncate(time.Microsecond)}
 				idx := -1
 				if award, _ := capAward(r, r.Points, bl.ruleTotal(m.ID, ev.day.Period(), r.Code)); award > 0 {
 					idx = bl.add(entryInput{MemberID: m.ID, BranchID: m.BranchID, Rule: r, OccurredOn: ev.day, Points: award, Source: models.SourceCheckin,
-						Reason: acts[ev.activity].Title, ActorID: &m.ID}, at)
+						Reason: a.Title, ActorID: &m.ID}, at)
 				}
 				checkins = append(checkins, checkinRef{ci, idx})
 			case models.HowManual:
