@@ -14,7 +14,10 @@ func TestPoints(t *testing.T) {
 			t.Errorf("ParsePoints(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-", ".5", "1.", "1.25", "1e1", "0x10", "1,5", "abc", "1000001", "99999999999999999999", "1.55", " 1", "+1", "--1"} {
+	for _, in := range []string{"", "-", ".5", "1.", "1.25", "1e1", "0x10", "1,5", "abc", "1000001", "99999999999999999999", "1.55", " 1", "+1", "--1",
+		// Ten times these wraps around int64 (to 0.4 points, and to a negative number):
+		// the number of digits refuses them before any arithmetic.
+		"1844674407370955162", "922337203685477581", "10000000"} {
 		if _, err := ParsePoints(in); err == nil {
 			t.Errorf("ParsePoints(%q) accepted", in)
 		}
@@ -40,10 +43,24 @@ func TestPeriodsAndDates(t *testing.T) {
 	if err != nil || d.Period() != "2024-02" {
 		t.Fatalf("leap day: %v %v", d, err)
 	}
-	for _, s := range []string{"2026-00", "2026-13", "2026-1", "abcd-ef"} {
+	for _, s := range []string{"2026-00", "2026-13", "2026-1", "abcd-ef", "1999-12", "2101-01"} {
 		if _, err := ParsePeriod(s); err == nil {
 			t.Errorf("ParsePeriod(%q) accepted", s)
 		}
+	}
+	// The years 2000 to 2100, both included.
+	for _, s := range []string{"2000-01", "2100-12"} {
+		if p, err := ParsePeriod(s); err != nil || string(p) != s {
+			t.Errorf("ParsePeriod(%q) = %q, %v", s, p, err)
+		}
+	}
+	for _, s := range []string{"2000-01-01", "2100-12-31"} {
+		if d, err := ParseDate(s); err != nil || string(d) != s {
+			t.Errorf("ParseDate(%q) = %q, %v", s, d, err)
+		}
+	}
+	if _, err := ParseDate("2101-01-01"); err == nil {
+		t.Errorf("ParseDate(2101-01-01) accepted")
 	}
 	sh, _ := time.LoadLocation("Asia/Shanghai")
 	// 16:30 UTC on 31 January is already 1 February in Shanghai.
