@@ -129,6 +129,10 @@ func TestOrgTree(t *testing.T) {
 		{"parent_id": tr.b1, "kind": "branch", "name": "x"},          // a branch under a branch
 		{"parent_id": tr.g1, "kind": "group", "name": "x"},           // a group under a group
 		{"parent_id": tr.gb1, "kind": "general_branch", "name": "x"}, // a general branch under one
+		{"parent_id": tr.gb1, "kind": "committee", "name": "x"},      // a committee under a general branch
+		{"parent_id": tr.b1, "kind": "committee", "name": "x"},       // a committee under a branch
+		{"parent_id": tr.b1, "kind": "general_branch", "name": "x"},  // a general branch under a branch
+		{"parent_id": tr.g1, "kind": "branch", "name": "x"},          // a branch under a group
 		{"parent_id": tr.gb1, "kind": "branch", "name": "教工第一党支部"},   // a sibling's name
 		{"parent_id": tr.gb1, "kind": "branch", "name": "   "},
 		{"parent_id": tr.gb1, "kind": "branch", "name": strings.Repeat("支", 101)},
@@ -263,11 +267,27 @@ func TestMemberEdits(t *testing.T) {
 	}
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "chen.sj", "password": "secret-pass-1"}).want(401)
 	// Roles fit the org they are held over.
-	for _, role := range []map[string]any{{"role": "leader", "org_id": tr.b1}, {"role": "admin", "org_id": tr.b1}, {"role": "secretary", "org_id": tr.g1}} {
+	for _, role := range []map[string]any{{"role": "leader", "org_id": tr.b1}, {"role": "admin", "org_id": tr.b1}, {"role": "secretary", "org_id": tr.g1},
+		{"role": "member", "org_id": tr.g1}, {"role": "member", "org_id": tr.gb1}, {"role": "leader", "org_id": tr.g1}} {
 		if r := e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{role}); r.Status != 422 || r.errFields()["[0].org_id"] == "" {
 			t.Errorf("%v: %d %s", role, r.Status, r.Body)
 		}
 	}
+	// A secretary may serve a branch, a general branch or a committee; a leader or an
+	// admin a general branch or a committee.
+	for _, role := range []map[string]any{{"role": "secretary", "org_id": e.rootID}, {"role": "secretary", "org_id": tr.gb1}, {"role": "leader", "org_id": tr.gb1}, {"role": "admin", "org_id": tr.gb1}} {
+		var got struct {
+			Items []struct {
+				Role  string `json:"role"`
+				OrgID int64  `json:"org_id"`
+			} `json:"items"`
+		}
+		e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{role}).want(200).decode(&got)
+		if len(got.Items) != 1 || got.Items[0].Role != role["role"] || got.Items[0].OrgID != role["org_id"] {
+			t.Errorf("%v granted as %+v", role, got.Items)
+		}
+	}
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []any{}).want(200)
 	// A group is set by id, and only a group of the member's branch. Moving a member to
 	// another branch drops their old group.
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": tr.g1}).want(200).decode(&m)
