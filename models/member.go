@@ -39,15 +39,6 @@ const (
 	RoleAdmin     Role = "admin"
 )
 
-// Valid reports whether r is a known role.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleMember, RoleSecretary, RoleLeader, RoleAdmin:
-		return true
-	}
-	return false
-}
-
 // AllowedOn reports whether role r may be scoped to an org of kind k.
 func (r Role) AllowedOn(k OrgKind) bool {
 	switch r {
