@@ -52,7 +52,7 @@ func Validate(v any) error {
 	if rv.Kind() != reflect.Struct {
 		return nil
 	}
-	err := validatorInstance().Struct(v)
+	err := validatorInstance().Struct(rv.Interface())
 	if err == nil {
 		return nil
 	}
