@@ -70,6 +70,12 @@ func (d *DB) WriteTogether(fns []func(tx *gorm.DB) error, deadlines []time.Time)
 	return errs
 }
 
+// AddCommitteePointsLater moves n members to committee's score points in per the way a
+// ledger write does: in its transaction, just before the commit.
+func AddCommitteePointsLater(tx *gorm.DB, per models.Period, committee int64, points models.Points, n int64) error {
+	return addCommitteePointsLater(tx, []cpDelta{{Period: per, Committee: committee, Points: points, N: n}})
+}
+
 // MigrateDownTo undoes the migrations after version.
 func (d *DB) MigrateDownTo(ctx context.Context, version int64) error {
 	p, err := d.gooseProvider()

@@ -9,13 +9,15 @@ import (
 
 	"gorm.io/gorm"
 
+	"partyledger/app"
 	"partyledger/app/apptest"
 )
 
 // TestWritesTogetherFailAlone: writes that share a transaction of the group commit are
 // each all or nothing. A write that fails (by returning an error, by a duplicate key, by
-// panicking) leaves none of its rows, a write whose request ran out of time does not
-// run, and the others commit, seeing what the writes before them in the lot wrote.
+// panicking) leaves none of its rows and none of the committee score counts it moved
+// (those are applied once, at the commit), a write whose request ran out of time does
+// not run, and the others commit, seeing what the writes before them in the lot wrote.
 func TestWritesTogetherFailAlone(t *testing.T) {
 	db := apptest.OpenDB(t)
 	_, _, members, _, _, _, _ := setupRandom(t, db, time.UTC)
@@ -26,11 +28,17 @@ func TestWritesTogetherFailAlone(t *testing.T) {
 	chain := func(tx *gorm.DB, member int64) error {
 		return tx.Exec("INSERT INTO member_chains (member_id, seq, last_hash) VALUES (?, 0, 'x')", member).Error
 	}
+	// Each write moves a different number of members to one committee score, so the
+	// count that stands tells whose moves were applied.
+	move := func(tx *gorm.DB, n int64) error { return app.AddCommitteePointsLater(tx, "2099-01", 999001, 25, n) }
 	var seen int64
 	soon, past := time.Now().Add(time.Minute), time.Now().Add(-time.Second)
 	errs := db.WriteTogether([]func(tx *gorm.DB) error{
 		func(tx *gorm.DB) error { // 0: commits
 			if err := mark(tx, "t0"); err != nil {
+				return err
+			}
+			if err := move(tx, 1); err != nil {
 				return err
 			}
 			return chain(tx, members[0].ID)
@@ -39,10 +47,16 @@ func TestWritesTogetherFailAlone(t *testing.T) {
 			if err := mark(tx, "t1"); err != nil {
 				return err
 			}
+			if err := move(tx, 100); err != nil {
+				return err
+			}
 			return errors.New("refused")
 		},
 		func(tx *gorm.DB) error { // 2: a duplicate key after a write
 			if err := mark(tx, "t2"); err != nil {
+				return err
+			}
+			if err := move(tx, 1000); err != nil {
 				return err
 			}
 			return chain(tx, members[0].ID)
@@ -51,10 +65,16 @@ func TestWritesTogetherFailAlone(t *testing.T) {
 			if err := mark(tx, "t3"); err != nil {
 				return err
 			}
+			if err := move(tx, 10000); err != nil {
+				return err
+			}
 			panic("boom")
 		},
 		func(tx *gorm.DB) error { // 4: sees 0's write, and commits
 			if err := tx.Raw("SELECT COUNT(*) FROM audit_log WHERE action = 't0'").Scan(&seen).Error; err != nil {
+				return err
+			}
+			if err := move(tx, 10); err != nil {
 				return err
 			}
 			return mark(tx, "t4")
@@ -79,6 +99,13 @@ func TestWritesTogetherFailAlone(t *testing.T) {
 	}
 	if strings.Join(actions, ",") != "t0,t4" {
 		t.Fatalf("committed: %v, want t0 and t4 only", actions)
+	}
+	var moved []int64
+	if err := db.R.Raw("SELECT members FROM committee_points WHERE committee_id = 999001").Scan(&moved).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(moved) != 1 || moved[0] != 11 {
+		t.Fatalf("committee score counts %v, want [11]: the moves of writes 0 and 4 only", moved)
 	}
 }
 
