@@ -267,3 +267,38 @@ func TestSlowRequestsGet408(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// TestUnreadableRequestsGetTheEnvelope reads from a real socket (the in-memory test
+// connection returns the server's read error instead of its answer): headers past the
+// read buffer and a request line that is not HTTP are answered 400 in the envelope, with
+// a message that says which, and the connection is closed.
+func TestUnreadableRequestsGetTheEnvelope(t *testing.T) {
+	e := newEnv(t, nil)
+	f := handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: app.NewLogger(io.Discard, "error"), Registry: prometheus.NewRegistry()})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Listener(ln)
+	defer f.Shutdown()
+	for sent, msg := range map[string]string{
+		"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Filler: " + strings.Repeat("a", 70<<10) + "\r\n\r\n": "the request headers are too large",
+		"NONSENSE\r\n\r\n": "the request could not be read",
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(conn, sent)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("sent %.40q: %v", sent, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 400 || !strings.Contains(string(body), `"code":"malformed"`) || !strings.Contains(string(body), msg) || !resp.Close {
+			t.Fatalf("sent %.40q: %d close=%v %s", sent, resp.StatusCode, resp.Close, body)
+		}
+		conn.Close()
+	}
+}
