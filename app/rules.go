@@ -107,7 +107,7 @@ func (s *Rules) Create(ctx context.Context, a *Actor, in RuleInput) (models.Rule
 		return models.Rule{}, err
 	}
 	fields := map[string]string{}
-	if !ruleCodeRe.MatchString(in.Code) {
+	if len(in.Code) > maxRuleCode || !ruleCodeRe.MatchString(in.Code) {
 		fields["code"] = "must be lower-case letters, digits, '_' and '.', such as volunteer.teaching (at most 64)"
 	}
 	for name, v := range map[string]any{"name": in.Name, "category": in.Category, "how": in.How, "points": in.Points, "unit": in.Unit} {

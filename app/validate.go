@@ -105,4 +105,8 @@ func fieldMessage(fe validator.FieldError) string {
 	return "is invalid (" + fe.Tag() + ")"
 }
 
+// A rule code is dotted lower-case words, at most maxRuleCode characters (the column's
+// width: MySQL refuses a longer one).
 var ruleCodeRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`)
+
+const maxRuleCode = 64

@@ -46,6 +46,12 @@ func TestRuleCatalogue(t *testing.T) {
 		set   map[string]any
 	}{
 		{"code", map[string]any{"code": "Bad Code"}},
+		{"code", map[string]any{"code": "volunteer."}},
+		{"code", map[string]any{"code": "volunteer..teaching"}},
+		{"code", map[string]any{"code": ".volunteer"}},
+		{"code", map[string]any{"code": "1volunteer"}},
+		{"code", map[string]any{"code": ""}},
+		{"code", map[string]any{"code": "activity." + strings.Repeat("x", 56)}}, // 65 characters
 		{"name", map[string]any{"name": nil}},
 		{"category", map[string]any{"category": nil}},
 		{"how", map[string]any{"how": nil}},
