@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,7 +78,15 @@ func TestInternalErrorsShowNothing(t *testing.T) {
 		return fmt.Errorf("query: %w", errors.New("dial tcp 10.0.0.5:3306: password=hunter2"))
 	})
 	e.f.Get("/test/panic", func(c *fiber.Ctx) error { panic("nil map in handler with password=hunter2") })
-	for _, path := range []string{"/test/fail", "/test/panic"} {
+	// An error of the internal code, or of a code the server does not know, is answered
+	// with the fixed message too, not its own.
+	e.f.Get("/test/internal", func(c *fiber.Ctx) error {
+		return models.Errorf(models.EInternal, "row 7 of table secrets: password=hunter2")
+	})
+	e.f.Get("/test/unknown-code", func(c *fiber.Ctx) error {
+		return &models.Error{Code: "teapot", Message: "password=hunter2"}
+	})
+	for _, path := range []string{"/test/fail", "/test/panic", "/test/internal", "/test/unknown-code"} {
 		resp, err := e.f.Test(httptest.NewRequest("GET", path, nil), -1)
 		if err != nil {
 			t.Fatal(err)
@@ -91,6 +101,29 @@ func TestInternalErrorsShowNothing(t *testing.T) {
 		rid := resp.Header.Get("X-Request-ID")
 		if rid == "" || !strings.Contains(e.logs.String(), rid) {
 			t.Fatalf("%s: the failure is not logged under request id %q", path, rid)
+		}
+	}
+}
+
+// TestAnOutageIsTryAgainWhereverItComesFrom: a database that stopped answering is 503
+// with a Retry-After even when its error reaches the handler unwrapped, not only when a
+// use case has sorted it already.
+func TestAnOutageIsTryAgainWhereverItComesFrom(t *testing.T) {
+	e := newEnv(t, nil)
+	e.f.Get("/test/deadline", func(c *fiber.Ctx) error {
+		return fmt.Errorf("list claims: %w", context.DeadlineExceeded)
+	})
+	e.f.Get("/test/bad-conn", func(c *fiber.Ctx) error {
+		return fmt.Errorf("approve: %w", driver.ErrBadConn)
+	})
+	for _, path := range []string{"/test/deadline", "/test/bad-conn"} {
+		resp, err := e.f.Test(httptest.NewRequest("GET", path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"code":"unavailable"`) {
+			t.Fatalf("%s: %d Retry-After %q %s", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
 	}
 }
