@@ -191,3 +191,70 @@ func TestGen(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandLineMistakes: each way of calling ledgerctl wrong fails, says how to call it
+// right, and changes nothing; an unreadable roster says what is wrong with it, line by
+// line, and the command's error is the problem alone, not its code.
+func TestCommandLineMistakes(t *testing.T) {
+	vars := testEnv(t)
+	if _, _, err := ctl(t, vars, false, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args      []string
+		err, help string
+	}{
+		{nil, "no command", "usage: ledgerctl COMMAND"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`, "usage: ledgerctl COMMAND"},
+		{[]string{"import"}, "usage: ledgerctl import FILE", ""},
+		{[]string{"import", "a.csv", "b.csv"}, "usage: ledgerctl import FILE", ""},
+		{[]string{"report"}, "usage: ledgerctl report", ""},
+		{[]string{"report", "-o", "-", "extra"}, "usage: ledgerctl report", ""},
+	} {
+		out, errOut, err := ctl(t, vars, false, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(errOut, c.help) || out != "" {
+			t.Errorf("ledgerctl %q: err %v, stderr %q, stdout %q", c.args, err, errOut, out)
+		}
+	}
+
+	dir := t.TempDir()
+	noBranch := filepath.Join(dir, "no-branch.csv")
+	empty := filepath.Join(dir, "empty.csv")
+	os.WriteFile(noBranch, []byte("党员编号,姓名\nP1,张三\n"), 0o600)
+	os.WriteFile(empty, nil, 0o600)
+	_, errOut, err := ctl(t, vars, false, "import", noBranch)
+	if err == nil || err.Error() != "the header row lacks required columns" || !strings.Contains(errOut, "row 1: branch missing column branch (支部)") {
+		t.Fatalf("a roster without a branch column: %v\n%s", err, errOut)
+	}
+	_, errOut, err = ctl(t, vars, false, "import", empty)
+	if err == nil || err.Error() != "the request has invalid fields" || !strings.Contains(errOut, "file: is empty") {
+		t.Fatalf("an empty roster: %v\n%s", err, errOut)
+	}
+
+	// A report to standard output writes nothing else there or beside it.
+	out, errOut, err := ctl(t, vars, false, "report", "-format", "csv", "-o", "-")
+	if err != nil || !strings.HasPrefix(out, "\ufeff") || errOut != "" {
+		t.Fatalf("csv report to stdout: %v, stderr %q, stdout %.80q", err, errOut, out)
+	}
+}
+
+// TestSeedDemo: seeding the demo prints a log-in code for each kind of user.
+func TestSeedDemo(t *testing.T) {
+	vars := testEnv(t)
+	vars["LEDGER_DEMO"] = "1"
+	out, _, err := ctl(t, vars, false, "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"member ", "secretary ", "leader ", "admin "} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, who) && strings.Contains(line, " demo:") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no demo code for a %s:\n%s", who, out)
+		}
+	}
+}
