@@ -60,10 +60,22 @@ func TestUploads(t *testing.T) {
 	e.upload(tr.aliceT, "big.png", append(append([]byte{}, pngBytes...), make([]byte, app.MaxUploadBytes)...)).want(413)
 	e.upload(tr.aliceT, "empty.png", nil).want(422)
 	e.send(request{method: "POST", path: "/api/v1/uploads", token: tr.aliceT, ctype: "image/png", body: pngBytes}).want(415)
-	id := e.uploadID(tr.aliceT)
-	r := e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.aliceT).want(200)
+	var up struct {
+		ID  int64
+		URL string
+	}
+	e.upload(tr.aliceT, "photo.png", pngBytes).want(201).decode(&up)
+	id := up.ID
+	if up.URL != fmt.Sprintf("/api/v1/uploads/%d", id) {
+		t.Fatalf("upload %d answered with url %q", id, up.URL)
+	}
+	r := e.get(up.URL, tr.aliceT).want(200)
 	if !bytes.Equal(r.Body, pngBytes) || r.Header.Get("Content-Type") != "image/png" || r.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("served %d bytes as %q", len(r.Body), r.Header.Get("Content-Type"))
+	}
+	// A member's photo stays out of shared caches, and nothing in it may run or load.
+	if r.Header.Get("Cache-Control") != "private, max-age=3600" || r.Header.Get("Content-Security-Policy") != "default-src 'none'" {
+		t.Fatalf("photo served with Cache-Control %q, Content-Security-Policy %q", r.Header.Get("Cache-Control"), r.Header.Get("Content-Security-Policy"))
 	}
 	// Others see it only once it is evidence of a claim they may see.
 	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.secT).want(404)

@@ -218,8 +218,8 @@ func TestReadiness(t *testing.T) {
 	down := errors.New("connection refused")
 	e.ready.Store(&down)
 	r := e.get("/readyz", "").want(503)
-	if r.errCode() != "unavailable" || strings.Contains(string(r.Body), "refused") {
-		t.Fatalf("readyz while down: %s", r.Body)
+	if r.errCode() != "unavailable" || strings.Contains(string(r.Body), "refused") || r.Header.Get("Retry-After") != "2" {
+		t.Fatalf("readyz while down: Retry-After %q, %s", r.Header.Get("Retry-After"), r.Body)
 	}
 	e.get("/healthz", "").want(200) // the process is still up
 	e.ready.Store(nil)
