@@ -99,8 +99,6 @@ func fieldMessage(fe validator.FieldError) string {
 		return "must be one of: " + strings.ReplaceAll(fe.Param(), " ", ", ")
 	case "member_no":
 		return "must be 1 to 32 letters, digits, '_' or '-'"
-	case "dive":
-		return "has an invalid item"
 	}
 	return "is invalid (" + fe.Tag() + ")"
 }
