@@ -92,6 +92,12 @@ func TestMigrateSeedImport(t *testing.T) {
 	if imported != 1200 || byNobody != 1200 || orgs != 1 {
 		t.Fatalf("audit of the command line: %d imports, %d of them with no actor in the branch; %d org.created with no actor", imported, byNobody, orgs)
 	}
+	// The same roster again, with one name corrected.
+	os.WriteFile(good, []byte(strings.Replace(rows.String(), "P0007,党员0007", "P0007,党员七", 1)), 0o600)
+	out, stderr, err = ctl(t, vars, false, "import", good)
+	if err != nil || !strings.Contains(out, "imported 1200 rows: 0 created, 1 updated, 1199 unchanged") {
+		t.Fatalf("import again: %q %v\n%s", out, err, stderr)
+	}
 	if _, _, err := ctl(t, vars, false, "frobnicate"); err == nil {
 		t.Fatal("an unknown command succeeded")
 	}
