@@ -199,13 +199,23 @@ func TestRunBootstrapsTheFirstAdmin(t *testing.T) {
 	if strings.Contains(logs.String(), "first-admin-pass") {
 		t.Fatal("the admin password was logged")
 	}
+	// The first start says what it did to the database.
+	for _, said := range []string{`"msg":"migrated the database"`, `"msg":"created the root committee and the first admin"`} {
+		if !strings.Contains(logs.String(), said) {
+			t.Fatalf("the first start did not log %s:\n%s", said, logs.String())
+		}
+	}
 	if apptest.Driver() == "sqlite" {
-		// A restart on the same data keeps the key, so tokens survive restarts.
+		// A restart on the same data keeps the key, so tokens survive restarts, and has
+		// nothing to migrate.
 		key1, _ := readKey(dir)
-		startServer(t, map[string]string{"LEDGER_DATA_DIR": dir})
+		_, _, again := startServer(t, map[string]string{"LEDGER_DATA_DIR": dir})
 		key2, _ := readKey(dir)
 		if key1 == "" || key1 != key2 {
 			t.Fatal("the signing key changed across restarts")
+		}
+		if strings.Contains(again.String(), "migrated the database") {
+			t.Fatalf("a restart migrated again:\n%s", again.String())
 		}
 	}
 }
