@@ -276,29 +276,44 @@ func TestSlowRequestsGet408(t *testing.T) {
 	e := newEnv(t, nil)
 	f := handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: app.NewLogger(io.Discard, "error"),
 		Registry: prometheus.NewRegistry(), ReadTimeout: 300 * time.Millisecond})
+	addr := serveOnLoopback(t, f)
+	for _, sent := range []string{"", "POST /api/v1/auth/password/login HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"user"} {
+		resp, body := sendRaw(t, addr, sent)
+		if resp.StatusCode != 408 || !strings.Contains(body, `"code":"timeout"`) || !resp.Close {
+			t.Fatalf("sent %q: %d close=%v %s", sent, resp.StatusCode, resp.Close, body)
+		}
+	}
+}
+
+// serveOnLoopback serves f on a loopback socket until the test ends and returns its
+// address.
+func serveOnLoopback(t *testing.T, f *fiber.App) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go f.Listener(ln)
-	defer f.Shutdown()
-	for _, sent := range []string{"", "POST /api/v1/auth/password/login HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"user"} {
-		conn, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprint(conn, sent)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatalf("sent %q: %v", sent, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 408 || !strings.Contains(string(body), `"code":"timeout"`) || !resp.Close {
-			t.Fatalf("sent %q: %d close=%v %s", sent, resp.StatusCode, resp.Close, body)
-		}
-		conn.Close()
+	t.Cleanup(func() { f.Shutdown() })
+	return ln.Addr().String()
+}
+
+// sendRaw writes sent, as it is, on a new connection to addr and reads the answer.
+func sendRaw(t *testing.T, addr, sent string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer conn.Close()
+	fmt.Fprint(conn, sent)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("sent %.40q: %v", sent, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
 }
 
 // TestUnreadableRequestsGetTheEnvelope reads from a real socket (the in-memory test
@@ -308,30 +323,14 @@ func TestSlowRequestsGet408(t *testing.T) {
 func TestUnreadableRequestsGetTheEnvelope(t *testing.T) {
 	e := newEnv(t, nil)
 	f := handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: app.NewLogger(io.Discard, "error"), Registry: prometheus.NewRegistry()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go f.Listener(ln)
-	defer f.Shutdown()
+	addr := serveOnLoopback(t, f)
 	for sent, msg := range map[string]string{
 		"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Filler: " + strings.Repeat("a", 70<<10) + "\r\n\r\n": "the request headers are too large",
 		"NONSENSE\r\n\r\n": "the request could not be read",
 	} {
-		conn, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprint(conn, sent)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatalf("sent %.40q: %v", sent, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 400 || !strings.Contains(string(body), `"code":"malformed"`) || !strings.Contains(string(body), msg) || !resp.Close {
+		resp, body := sendRaw(t, addr, sent)
+		if resp.StatusCode != 400 || !strings.Contains(body, `"code":"malformed"`) || !strings.Contains(body, msg) || !resp.Close {
 			t.Fatalf("sent %.40q: %d close=%v %s", sent, resp.StatusCode, resp.Close, body)
 		}
-		conn.Close()
 	}
 }

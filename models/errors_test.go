@@ -60,40 +60,41 @@ func TestOrgPaths(t *testing.T) {
 	}
 }
 
-// TestRolesFitTheirOrgs: which role may be held over which kind of org.
+// TestRolesFitTheirOrgs: which role may be held over which kind of org, and which kind
+// of org may sit under which.
 func TestRolesFitTheirOrgs(t *testing.T) {
 	kinds := []OrgKind{KindCommittee, KindGeneralBranch, KindBranch, KindGroup}
-	want := map[Role]string{ // one letter per kind, in the order above: y may, n may not
+	// One letter per kind, in the order of kinds: y may, n may not.
+	grid(t, "over a", kinds, map[Role]string{
 		RoleMember:    "nnyn",
 		RoleSecretary: "yyyn",
 		RoleLeader:    "yynn",
 		RoleAdmin:     "yynn",
 		"auditor":     "nnnn",
-	}
-	for role, w := range want {
-		for i, k := range kinds {
-			if got := role.AllowedOn(k); got != (w[i] == 'y') {
-				t.Errorf("%s over a %s: %v", role, k, got)
-			}
-		}
-	}
-	children := map[OrgKind]string{ // may sit under committee, general branch, branch, group
+	}, Role.AllowedOn)
+	grid(t, "under a", kinds, map[OrgKind]string{
 		KindCommittee:     "ynnn",
 		KindGeneralBranch: "ynnn",
 		KindBranch:        "yynn",
 		KindGroup:         "nnyn",
 		"":                "nnnn",
-	}
-	for kind, w := range children {
-		for i, parent := range kinds {
-			if got := kind.CanBeChildOf(parent); got != (w[i] == 'y') {
-				t.Errorf("a %q under a %s: %v", kind, parent, got)
-			}
-		}
-	}
+	}, OrgKind.CanBeChildOf)
 	for _, k := range append(kinds, "", "party") {
 		if got := k.Valid(); got != (k != "" && k != "party") {
 			t.Errorf("OrgKind(%q).Valid() = %v", k, got)
+		}
+	}
+}
+
+// grid checks f(row, kind) against a table of rows, each a string with y or n for each
+// of kinds in order.
+func grid[R ~string](t *testing.T, rel string, kinds []OrgKind, want map[R]string, f func(R, OrgKind) bool) {
+	t.Helper()
+	for r, w := range want {
+		for i, k := range kinds {
+			if got := f(r, k); got != (w[i] == 'y') {
+				t.Errorf("%q %s %s: %v", r, rel, k, got)
+			}
 		}
 	}
 }
