@@ -88,6 +88,9 @@ func (s *Orgs) Create(ctx context.Context, a *Actor, in OrgInput) (models.Org, e
 			return dbError("create org", err)
 		}
 		org.Path = models.ChildPath(parent.Path, org.ID)
+		if len(org.Path) > maxOrgPath {
+			return errTooDeep()
+		}
 		if err := tx.Model(&org).Update("path", org.Path).Error; err != nil {
 			return dbError("create org", err)
 		}
@@ -241,6 +244,15 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 	return org, err
 }
 
+// maxOrgPath is the width of orgs.path. Committees nest without a bound of their own, so
+// an org whose path of ids would not fit is refused (MySQL would refuse the row; SQLite
+// would store it).
+const maxOrgPath = 255
+
+func errTooDeep() error {
+	return models.InvalidField("parent_id", "the org tree cannot go deeper here: an org's path of ids from the root has at most 255 characters")
+}
+
 // movePaths rewrites the paths and depths of org's subtree for a move under parent.
 func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
 	var sub []models.Org
@@ -249,6 +261,11 @@ func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
 		return dbError("move org", err)
 	}
 	newPrefix := models.ChildPath(parent.Path, org.ID)
+	for _, o := range sub {
+		if len(newPrefix)+len(o.Path)-len(org.Path) > maxOrgPath {
+			return errTooDeep()
+		}
+	}
 	shift := parent.Depth + 1 - org.Depth
 	for _, o := range sub {
 		if err := tx.Model(&models.Org{}).Where("id = ?", o.ID).

@@ -628,3 +628,44 @@ func TestAnAdminOfAGeneralBranchStaysInIt(t *testing.T) {
 		t.Fatalf("b2 after his edits: %+v", b2)
 	}
 }
+
+// TestOrgTreeDepthIsBounded: committees nest, but an org's path of ids must fit its
+// column (255 characters). Nesting deeper, or moving a subtree so deep that one of its
+// orgs would not fit, is refused with 422 naming parent_id, on both databases, and
+// changes nothing.
+func TestOrgTreeDepthIsBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	parent, levels := e.rootID, 0
+	for {
+		r := e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": parent, "kind": "committee", "name": fmt.Sprintf("第%d级党委", levels+1)})
+		if r.Status == 422 {
+			if r.errFields()["parent_id"] == "" {
+				t.Fatalf("too deep, but: %s", r.Body)
+			}
+			break
+		}
+		var o models.Org
+		r.want(201).decode(&o)
+		parent, levels = o.ID, levels+1
+		if levels > 200 {
+			t.Fatal("200 nested committees and no refusal: the paths are longer than their column")
+		}
+	}
+	var deepest models.Org
+	e.db.R.Take(&deepest, parent)
+	if len(deepest.Path) > 255 || len(deepest.Path) < 240 {
+		t.Fatalf("the deepest committee's path has %d characters after %d levels", len(deepest.Path), levels)
+	}
+	// gb1 holds b1, which holds g1: moved under the deepest committee, they would not fit.
+	var before models.Org
+	e.db.R.Take(&before, tr.g1)
+	if r := e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.gb1), e.adminT, map[string]any{"parent_id": parent}).want(422); r.errFields()["parent_id"] == "" {
+		t.Fatalf("a move too deep: %s", r.Body)
+	}
+	var after models.Org
+	e.db.R.Take(&after, tr.g1)
+	if after.Path != before.Path {
+		t.Fatalf("a refused move changed a path: %q → %q", before.Path, after.Path)
+	}
+}
