@@ -62,13 +62,13 @@ func (s *Activities) Create(ctx context.Context, a *Actor, in ActivityInput) (mo
 	}
 	fields := map[string]string{}
 	starts, err := time.Parse(time.RFC3339, in.StartsAt)
-	if err != nil {
-		fields["starts_at"] = "must be a time such as 2026-05-28T14:00:00+08:00"
+	if err != nil || !ledgerYear(starts) {
+		fields["starts_at"] = "must be a time such as 2026-05-28T14:00:00+08:00, in the years 2000 to 2100"
 	}
 	ends, err := time.Parse(time.RFC3339, in.EndsAt)
 	switch {
-	case err != nil:
-		fields["ends_at"] = "must be a time such as 2026-05-28T16:00:00+08:00"
+	case err != nil || !ledgerYear(ends):
+		fields["ends_at"] = "must be a time such as 2026-05-28T16:00:00+08:00, in the years 2000 to 2100"
 	case fields["starts_at"] == "" && !ends.After(starts):
 		fields["ends_at"] = "must be after starts_at"
 	case fields["starts_at"] == "" && ends.Sub(starts) > 7*24*time.Hour:
@@ -263,4 +263,12 @@ func (s *Activities) Attendance(ctx context.Context, a *Actor, id int64, p Page)
 		return List[AttendanceRow]{}, dbError("attendance", err)
 	}
 	return pageOf(rows, p.Limit, func(r AttendanceRow) int64 { return r.ID }), nil
+}
+
+// ledgerYear reports whether t falls in the years the ledger keeps (those of its dates,
+// models.ParseDate): an activity outside them could never be checked in at, and MySQL's
+// DATETIME does not promise years before 1000.
+func ledgerYear(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 2000 && y <= 2100
 }

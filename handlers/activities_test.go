@@ -39,6 +39,10 @@ func TestActivitiesAndCheckins(t *testing.T) {
 		"radius, no place":   {"radius_m": 100},
 		"lat out of range":   {"lat": 91.0, "lng": 0.0},
 		"over 7 days":        {"ends_at": now.Add(-time.Hour + 7*24*time.Hour + time.Minute).Format(time.RFC3339)},
+		// Outside the years the ledger keeps (MySQL's DATETIME starts at the year 1000).
+		"year 999":  {"starts_at": "0999-06-01T10:00:00Z", "ends_at": "0999-06-01T12:00:00Z"},
+		"year 1999": {"starts_at": "1999-06-01T10:00:00Z", "ends_at": "1999-06-01T12:00:00Z"},
+		"year 2101": {"starts_at": "2101-06-01T10:00:00Z", "ends_at": "2101-06-01T12:00:00Z"},
 	} {
 		if r := activity(tr.secT, tr.b1, "meeting.attend", extra); r.Status != 422 {
 			t.Errorf("%s: %d %s", name, r.Status, r.Body)
