@@ -61,13 +61,15 @@ func (s *Activities) Create(ctx context.Context, a *Actor, in ActivityInput) (mo
 		return models.Activity{}, err
 	}
 	fields := map[string]string{}
+	// An activity outside the ledger's years could never be checked in at, and MySQL's
+	// DATETIME does not promise years before 1000.
 	starts, err := time.Parse(time.RFC3339, in.StartsAt)
-	if err != nil || !ledgerYear(starts) {
+	if err != nil || !models.LedgerYear(starts.UTC().Year()) {
 		fields["starts_at"] = "must be a time such as 2026-05-28T14:00:00+08:00, in the years 2000 to 2100"
 	}
 	ends, err := time.Parse(time.RFC3339, in.EndsAt)
 	switch {
-	case err != nil || !ledgerYear(ends):
+	case err != nil || !models.LedgerYear(ends.UTC().Year()):
 		fields["ends_at"] = "must be a time such as 2026-05-28T16:00:00+08:00, in the years 2000 to 2100"
 	case fields["starts_at"] == "" && !ends.After(starts):
 		fields["ends_at"] = "must be after starts_at"
@@ -263,12 +265,4 @@ func (s *Activities) Attendance(ctx context.Context, a *Actor, id int64, p Page)
 		return List[AttendanceRow]{}, dbError("attendance", err)
 	}
 	return pageOf(rows, p.Limit, func(r AttendanceRow) int64 { return r.ID }), nil
-}
-
-// ledgerYear reports whether t falls in the years the ledger keeps (those of its dates,
-// models.ParseDate): an activity outside them could never be checked in at, and MySQL's
-// DATETIME does not promise years before 1000.
-func ledgerYear(t time.Time) bool {
-	y := t.UTC().Year()
-	return y >= 2000 && y <= 2100
 }

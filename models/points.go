@@ -83,13 +83,17 @@ func (p *Points) UnmarshalJSON(b []byte) error {
 // Period is a month, "YYYY-MM", in the service's time zone.
 type Period string
 
+// LedgerYear reports whether y is one of the years the ledger keeps, 2000 to 2100: those
+// of its months, days and activities.
+func LedgerYear(y int) bool { return y >= 2000 && y <= 2100 }
+
 // ParsePeriod checks "YYYY-MM".
 func ParsePeriod(s string) (Period, error) {
 	if len(s) != 7 {
 		return "", errors.New("must be a month as YYYY-MM")
 	}
 	t, err := time.Parse("2006-01", s)
-	if err != nil || t.Year() < 2000 || t.Year() > 2100 {
+	if err != nil || !LedgerYear(t.Year()) {
 		return "", errors.New("must be a month as YYYY-MM")
 	}
 	return Period(s), nil
@@ -106,7 +110,7 @@ type Date string
 // ParseDate checks "YYYY-MM-DD" is a real day.
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse("2006-01-02", s)
-	if err != nil || t.Format("2006-01-02") != s || t.Year() < 2000 || t.Year() > 2100 {
+	if err != nil || t.Format("2006-01-02") != s || !LedgerYear(t.Year()) {
 		return "", errors.New("must be a real date as YYYY-MM-DD")
 	}
 	return Date(s), nil
