@@ -228,8 +228,8 @@ type YearSummary struct {
 // ParseYear checks a year for the yearly summary. Returns EInvalid.
 func ParseYear(s string) (int, error) {
 	y, err := strconv.Atoi(s)
-	if err != nil || y < 2000 || y > 2999 || len(s) != 4 {
-		return 0, models.InvalidField("year", "must be a year like 2026")
+	if err != nil || !models.LedgerYear(y) || len(s) != 4 {
+		return 0, models.InvalidField("year", "must be a year such as 2026, from 2000 to 2100")
 	}
 	return y, nil
 }

@@ -501,10 +501,16 @@ func TestLeaderboardsAndSummariesAgreeWithAnIndependentCount(t *testing.T) {
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary", tr.alice), tr.carT).want(404)
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary", tr.alice), e.tokenFor(dave)).want(404)
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary", tr.carol), tr.secT).want(404)
-	for _, y := range []string{"26", "1999", "3000", "02026", "2026.0"} {
+	for _, y := range []string{"26", "1999", "2101", "3000", "02026", "2026.0", "+2026"} {
 		e.get(fmt.Sprintf("/api/v1/members/%d/summary?year=%s", tr.alice, y), tr.aliceT).want(422)
 	}
 	e.get(fmt.Sprintf("/api/v1/members/%d/summary?year=2026&period=2026-01", tr.alice), tr.aliceT).want(422)
+	for _, y := range []int{2000, 2100} { // the ledger's first and last years: nothing earned in them
+		e.get(fmt.Sprintf("/api/v1/members/%d/summary?year=%d", tr.alice, y), tr.aliceT).want(200).decode(&year)
+		if year.Year != y || len(year.Months) != 12 || year.Total != 0 {
+			t.Fatalf("alice's year %d: %+v", y, year)
+		}
+	}
 
 	// A branch's month, and its publication (公示) once the month is closed.
 	type branchSum struct {
