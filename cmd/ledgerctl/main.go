@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -206,22 +208,68 @@ func report(ctx context.Context, db *app.DB, cfg app.Config, args []string, stdo
 	if err != nil {
 		return err
 	}
-	w := stdout
-	if *out != "-" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
+	if *out == "-" {
+		return rep.WriteTo(ctx, stdout)
 	}
-	if err := rep.WriteTo(ctx, w); err != nil {
+	if err := writeFile(*out, func(w io.Writer) error { return rep.WriteTo(ctx, w) }); err != nil {
 		return err
 	}
-	if *out != "-" {
-		fmt.Fprintf(stderr, "wrote %d member rows to %s\n", rep.Rows, *out)
-	}
+	fmt.Fprintf(stderr, "wrote %d member rows to %s\n", rep.Rows, *out)
 	return nil
+}
+
+// writeFile writes the file at path whole or not at all. A report streams from the
+// database, so it can fail half-way (the database gone, the disk full): it is written
+// to a new file beside path and renamed over it once complete, which leaves the previous
+// report as it was, and no half of one, when it fails. The file gets the mode os.Create
+// would give it (an existing file's, else 0666 less the umask). A path that is not a
+// regular file (/dev/stdout, a pipe) is written in place: renaming over it would replace
+// the device.
+func writeFile(path string, write func(io.Writer) error) (err error) {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real // a link keeps pointing at the new report
+	}
+	mode := os.FileMode(0)
+	if st, err := os.Stat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				return err
+			}
+			if err := write(f); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}
+		mode = st.Mode().Perm()
+	}
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%x.tmp", filepath.Base(path), rand.Uint64()))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = write(f); err != nil {
+		return err
+	}
+	if mode != 0 {
+		if err = f.Chmod(mode); err != nil {
+			return err
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // explain prints the rows of an import error, one a line, and returns the error.

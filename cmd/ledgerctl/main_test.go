@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,5 +265,103 @@ func TestSeedDemo(t *testing.T) {
 		if !found {
 			t.Errorf("no demo code for a %s:\n%s", who, out)
 		}
+	}
+}
+
+// A report is written whole or not at all: one that fails half-way leaves the previous
+// file as it was and nothing beside it.
+func TestReportFileIsWholeOrUntouched(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.csv")
+	listing := func() []string {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	write := func(text string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, text); return err }
+	}
+	// A new file gets the mode os.Create gives (0666 less the umask).
+	if err := writeFile(file, write("first\n")); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	if f, err := os.Create(plain); err != nil {
+		t.Fatal(err)
+	} else {
+		f.Close()
+	}
+	got, _ := os.Stat(file)
+	want, _ := os.Stat(plain)
+	if b, _ := os.ReadFile(file); string(b) != "first\n" || got.Mode() != want.Mode() {
+		t.Fatalf("new report: %q, mode %v (os.Create's %v)", b, got.Mode(), want.Mode())
+	}
+	// A report that fails after writing part of itself.
+	if err := os.Chmod(file, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("database gone")
+	err := writeFile(file, func(w io.Writer) error { io.WriteString(w, "half of a sec"); return boom })
+	if b, _ := os.ReadFile(file); !errors.Is(err, boom) || string(b) != "first\n" || fmt.Sprint(listing()) != "[r.csv]" {
+		t.Fatalf("failed report: %v; file %q, directory %v", err, b, listing())
+	}
+	// A complete one replaces it and keeps its mode.
+	if err := writeFile(file, write("second\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "second\n" || fmt.Sprint(listing()) != "[r.csv]" {
+		t.Fatalf("second report: %q, directory %v", b, listing())
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o640 {
+		t.Fatalf("the report's mode became %v", st.Mode())
+	}
+	// Through a link, the link stays and its target gets the report.
+	link := filepath.Join(dir, "latest.csv")
+	if err := os.Symlink("r.csv", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(link, write("third\n")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "third\n" {
+		t.Fatalf("through the link: %q", b)
+	}
+	// A pipe is written in place, not replaced by a file.
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan string)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		read <- string(b)
+	}()
+	if err := writeFile(fifo, write("to a pipe\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-read:
+		if got != "to a pipe\n" {
+			t.Fatalf("the pipe read %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing was written to the pipe")
+	}
+	if st, err := os.Lstat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the pipe was replaced: %v %v", st, err)
+	}
+	// A directory that is not there is the error, and nothing is made.
+	if err := writeFile(filepath.Join(dir, "no", "r.csv"), write("x")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("into a missing directory: %v", err)
 	}
 }
