@@ -1,8 +1,8 @@
 package handlers
 
 import (
-	"bufio"
 	"context"
+	"io"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -128,16 +128,29 @@ func (s *Server) report(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+rep.FileName()+`"`)
 	log, slots := s.Log, s.Reports
 	streaming = true
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	streamBody(c, func(w io.Writer) error {
 		defer func() { <-slots }()
 		ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
 		defer cancel()
-		if err := rep.WriteTo(ctx, w); err != nil {
-			// The status is sent; all that is left is to stop and say so in the log.
+		err := rep.WriteTo(ctx, w)
+		if err != nil {
 			log.Error("report", "err", err.Error(), "org_id", *org)
 		}
+		return err
 	})
 	return nil
+}
+
+// streamBody sends what write writes as the response body, chunk by chunk while it runs,
+// so a big body is never held whole. The status went first, so a write that fails half-way
+// cannot become an error response: its error cuts the connection before the chunked
+// body's last chunk, and the client sees a download that did not finish (curl:
+// "transfer closed with outstanding read data remaining"; Go: unexpected EOF), never a
+// shorter file that looks whole. A client that goes away fails write's next write.
+func streamBody(c *fiber.Ctx, write func(io.Writer) error) {
+	r, w := io.Pipe()
+	go func() { w.CloseWithError(write(w)) }() // nil closes it: the body's end
+	c.Response().SetBodyStream(r, -1)
 }
 
 // maxReports is how many reports the server writes at once; on two cores more would only

@@ -334,3 +334,71 @@ func TestUnreadableRequestsGetTheEnvelope(t *testing.T) {
 		}
 	}
 }
+
+// A streamed body (the monthly report) that fails half-way is a download that did not
+// finish, not a shorter file that looks whole; one that ends well is whole; and a client
+// that goes away stops the writing.
+func TestAStreamedBodyThatFailsIsCutShort(t *testing.T) {
+	chunk := strings.Repeat("排名,党员编号,姓名\n", 1000) // many pipe writes, as a report's are
+	stopped := make(chan error, 1)
+	f := fiber.New()
+	f.Get("/:how", func(c *fiber.Ctx) error {
+		how := c.Params("how")
+		handlers.StreamBody(c, func(w io.Writer) error {
+			for i := 0; ; i++ {
+				if how == "fails" && i == 3 {
+					return errors.New("the database went away")
+				}
+				if how == "whole" && i == 3 {
+					return nil
+				}
+				if _, err := io.WriteString(w, chunk); err != nil {
+					stopped <- err
+					return err
+				}
+			}
+		})
+		return nil
+	})
+	addr := serveOnLoopback(t, f)
+	get := func(how string) (*http.Response, error) {
+		return http.Get("http://" + addr + "/" + how)
+	}
+
+	res, err := get("whole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || string(body) != strings.Repeat(chunk, 3) {
+		t.Fatalf("a whole body: %d, %d bytes, %v", res.StatusCode, len(body), err)
+	}
+
+	res, err = get("fails")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = io.ReadAll(res.Body)
+	res.Body.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) || len(body) > 3*len(chunk) {
+		t.Fatalf("a body that failed after %d bytes read as %d bytes with %v, want unexpected EOF", 3*len(chunk), len(body), err)
+	}
+
+	res, err = get("endless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(res.Body, make([]byte, len(chunk))); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close() // the client goes away
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, io.ErrClosedPipe) {
+			t.Fatalf("the writing stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writing went on after its client had gone")
+	}
+}
