@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/gofiber/fiber/v2"
@@ -126,6 +127,9 @@ func (s *Server) report(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, app.ReportFormats[rep.Format])
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+rep.FileName()+`"`)
+	if c.Method() == fiber.MethodHead { // the headers are the answer: no body to write
+		return nil
+	}
 	log, slots := s.Log, s.Reports
 	streaming = true
 	streamBody(c, func(w io.Writer) error {
@@ -133,7 +137,10 @@ func (s *Server) report(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
 		defer cancel()
 		err := rep.WriteTo(ctx, w)
-		if err != nil {
+		switch {
+		case errors.Is(err, io.ErrClosedPipe): // the client went away; nothing is wrong here
+			log.Info("report not sent whole: the client went away", "org_id", *org)
+		case err != nil:
 			log.Error("report", "err", err.Error(), "org_id", *org)
 		}
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -79,6 +80,17 @@ func TestMonthlyReport(t *testing.T) {
 	brows, err := f.GetRows("支部汇总")
 	if err != nil || len(brows) != 4 {
 		t.Fatalf("xlsx branches: %q %v", brows, err)
+	}
+
+	// HEAD answers the headers and writes no report (it used to write one into a closed
+	// pipe and log an error).
+	head := httptest.NewRequest("HEAD", url("csv"), nil)
+	head.Header.Set("Authorization", "Bearer "+tr.leadT)
+	if resp, err := e.f.Test(head, -1); err != nil || resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), ".csv") {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	if len(e.reports) != 0 || strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+		t.Fatalf("HEAD left %d report slots taken, or logged an error:\n%s", len(e.reports), e.logs.String())
 	}
 
 	// Who may have it, and what is refused.
