@@ -27,20 +27,60 @@ type BlobStore interface {
 // FSStore keeps blobs as files under a folder.
 type FSStore struct{ Dir string }
 
-// Put writes the blob atomically (temp file, then rename).
-func (s FSStore) Put(_ context.Context, key string, data []byte) error {
+// Put writes the blob whole and durably before the upload's row is written: into a
+// temporary file, flushed to disk, renamed to its key, and the rename flushed too. Else a
+// power cut could leave a committed upload whose photo is empty (a new file's data and
+// name reach the disk later than the database's commit).
+func (s FSStore) Put(_ context.Context, key string, data []byte) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("store %s: %w", key, err)
+		}
+	}()
 	path := filepath.Join(s.Dir, filepath.FromSlash(key))
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("store %s: %w", key, err)
+	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("store %s: %w", key, err)
+	if errors.Is(statErr, os.ErrNotExist) { // a new month's folder: its name too
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("store %s: %w", key, err)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
+		return err
 	}
-	return nil
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir flushes a folder's entries (a file's new name in it) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Open reads a blob.
