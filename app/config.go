@@ -214,18 +214,32 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("config: generate key: %w", err)
 	}
 	key := []byte(hex.EncodeToString(raw))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The key is written whole and flushed under a temporary name, then linked to its
+	// own: the name appears with the whole key behind it or not at all. Another process
+	// starting at once (the server and ledgerctl) never reads a half-written key, and a
+	// crash never leaves an empty one that stops every later start.
+	f, err := os.CreateTemp(filepath.Dir(path), ".jwt.key.*") // mode 0600
 	if err != nil {
+		return nil, fmt.Errorf("config: create %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(append(key, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: write %s: %w", path, err)
+	}
+	if err := os.Link(f.Name(), path); err != nil {
 		if errors.Is(err, os.ErrExist) { // another process won the race: use its key
 			return loadOrCreateKey(path)
 		}
-		return nil, fmt.Errorf("config: create %s: %w", path, err)
+		return nil, fmt.Errorf("config: create %s: %w (a folder without hard links: set LEDGER_JWT_SECRET instead)", path, err)
 	}
-	if _, err := f.Write(append(key, '\n')); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("config: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("config: write %s: %w", path, err)
 	}
 	return key, nil

@@ -41,6 +41,47 @@ func TestConfigGeneratesAndKeepsTheSigningKey(t *testing.T) {
 	}
 }
 
+// Processes that start at once on a new data folder (the server and ledgerctl, or
+// replicas sharing it) all end up with the one key the file keeps: none reads a key
+// half-written, and no temporary file stays.
+func TestConfigKeyCreatedOnceUnderARace(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		dir := t.TempDir()
+		keys := make(chan string, 8)
+		errs := make(chan error, 8)
+		for i := 0; i < 8; i++ {
+			go func() {
+				c, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir}))
+				if err != nil {
+					errs <- err
+					return
+				}
+				keys <- string(c.JWTSecret)
+			}()
+		}
+		var first string
+		for i := 0; i < 8; i++ {
+			select {
+			case err := <-errs:
+				t.Fatalf("round %d: %v", round, err)
+			case k := <-keys:
+				if first == "" {
+					first = k
+				} else if k != first {
+					t.Fatalf("round %d: two processes got two keys", round)
+				}
+			}
+		}
+		file, err := os.ReadFile(filepath.Join(dir, "jwt.key"))
+		if err != nil || strings.TrimSpace(string(file)) != first {
+			t.Fatalf("round %d: the file keeps another key than the one in use (%v)", round, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Fatalf("round %d: the data folder holds %d files, want the key alone", round, len(ents))
+		}
+	}
+}
+
 func TestConfigRefusesBadValues(t *testing.T) {
 	dir := t.TempDir()
 	for name, vars := range map[string]map[string]string{
