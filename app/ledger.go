@@ -693,6 +693,9 @@ func (l *Ledger) ClosePeriod(ctx context.Context, a *Actor, period string, orgID
 		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, o.Path), errOrgNotFound); err != nil {
 			return err
 		}
+		if err := lockSubtree(tx, o); err != nil {
+			return err
+		}
 		var open int64
 		if err := tx.Model(&models.ClosedPeriod{}).Where("org_id = ? AND period = ? AND reopened_at IS NULL", orgID, per).Count(&open).Error; err != nil {
 			return dbError("close period", err)
@@ -709,6 +712,37 @@ func (l *Ledger) ClosePeriod(ctx context.Context, a *Actor, period string, orgID
 		return writeAudit(tx, &a.ID, &orgID, "period.closed", "period", cp.ID, nil, cp)
 	})
 	return cp, err
+}
+
+// lockSubtree takes, on MySQL, the rows of the branches in the subtree of org o for
+// update, and then o's own row (SQLite has one writer). Every ledger write takes its
+// branch's row shared (lockMembers) before it reads whether its month is closed, so a
+// write in flight when a month closes either commits before the close or waits for it
+// and finds the month closed: none lands in a month after it closed. Two closes of one
+// org run one after the other, and the second finds the first's row. The order is the
+// writers': branches by id (read first, then locked by id: a range over paths would lock
+// in the order of the paths), then the orgs above them, which a write's foreign keys take
+// shared later (its committee's scores).
+func lockSubtree(tx *gorm.DB, o models.Org) error {
+	if tx.Dialector.Name() != "mysql" {
+		return nil
+	}
+	cond, args := subtree("path", o.Path)
+	var branches, locked []int64
+	if err := tx.Raw("SELECT id FROM orgs WHERE "+cond+" AND kind = 'branch'", args...).Scan(&branches).Error; err != nil {
+		return dbError("lock orgs", err)
+	}
+	for len(branches) > 0 {
+		n := min(len(branches), 1000)
+		if err := tx.Raw("SELECT id FROM orgs WHERE id IN ? ORDER BY id FOR UPDATE", branches[:n]).Scan(&locked).Error; err != nil {
+			return dbError("lock orgs", err)
+		}
+		branches = branches[n:]
+	}
+	if o.Kind == models.KindBranch {
+		return nil
+	}
+	return dbError("lock orgs", tx.Raw("SELECT id FROM orgs WHERE id = ? FOR UPDATE", o.ID).Scan(&locked).Error)
 }
 
 // ReopenPeriod reopens a month closed for an org, with a reason. Returns EInvalid,
