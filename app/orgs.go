@@ -34,6 +34,25 @@ func getOrg(ctx context.Context, db *gorm.DB, id int64) (models.Org, error) {
 	return o, dbError("get org", err)
 }
 
+// lockOrgs reads orgs for update, in the order of their ids, on MySQL (SQLite has one
+// writer): the org tree's edits run one after another where they meet, and each reads
+// the tree as the one before it left it. Missing ids are left out of the map.
+func lockOrgs(ctx context.Context, tx *gorm.DB, ids ...int64) (map[int64]models.Org, error) {
+	q := tx.WithContext(ctx).Where("id IN ?", ids).Order("id")
+	if tx.Dialector.Name() == "mysql" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var rows []models.Org
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, dbError("lock org", err)
+	}
+	out := make(map[int64]models.Org, len(rows))
+	for _, o := range rows {
+		out[o.ID] = o
+	}
+	return out, nil
+}
+
 func checkOrgName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 100 {
@@ -71,9 +90,16 @@ func (s *Orgs) Create(ctx context.Context, a *Actor, in OrgInput) (models.Org, e
 		return models.Org{}, models.Errorf(models.EForbidden, "only admins change the org tree")
 	}
 	var org models.Org
-	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		parent, err := getOrg(ctx, tx, *in.ParentID)
-		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, parent.Path), errOrgNotFound); err != nil {
+	// The parent is read locked: a move of it (or above it) in flight finishes first, and
+	// the new org's path is built on the parent's path as the move left it. Run as the
+	// ledger's writes are, so that a transaction aborted as a deadlock runs again.
+	err = s.db.writeTx(ctx, func(tx *gorm.DB) error {
+		locked, err := lockOrgs(ctx, tx, *in.ParentID)
+		if err != nil {
+			return err
+		}
+		parent, ok := locked[*in.ParentID]
+		if err := hidden(nil, ok && a.Can(models.RoleAdmin, parent.Path), errOrgNotFound); err != nil {
 			return err
 		}
 		if !in.Kind.CanBeChildOf(parent.Kind) {
@@ -201,6 +227,29 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 		if err := bumpAuthRevUnder(tx, org.Path); err != nil {
 			return err
 		}
+		// Then the org and its new parent, locked (see lockOrgs): two moves that meet run
+		// one after the other, each from where the other left the tree, so two committees
+		// moved under each other at once cannot make a cycle.
+		ids := []int64{org.ID}
+		if p.ParentID != nil {
+			ids = append(ids, *p.ParentID)
+		}
+		locked, err := lockOrgs(ctx, tx, ids...)
+		if err != nil {
+			return err
+		}
+		cur, ok := locked[org.ID]
+		if !ok || !a.Can(models.RoleAdmin, cur.Path) {
+			return errOrgNotFound
+		}
+		if cur.Path != org.Path {
+			// Moved meanwhile, itself or with an org above it: its members are under
+			// the path it has now.
+			if err := bumpAuthRevUnder(tx, cur.Path); err != nil {
+				return err
+			}
+		}
+		before, org = cur, cur
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		changes := map[string]any{"updated_at": now}
 		if p.Name != nil {
@@ -213,11 +262,8 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 			if org.ParentID == nil {
 				return models.InvalidField("parent_id", "the root committee cannot move")
 			}
-			parent, err := getOrg(ctx, tx, *p.ParentID)
-			if err != nil && !isNotFound(err) {
-				return err
-			}
-			if err != nil || !a.Can(models.RoleAdmin, parent.Path) {
+			parent, ok := locked[*p.ParentID]
+			if !ok || !a.Can(models.RoleAdmin, parent.Path) {
 				return models.InvalidField("parent_id", "no such org in your scope")
 			}
 			if models.PathContains(org.Path, parent.Path) {
@@ -257,7 +303,13 @@ func errTooDeep() error {
 func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
 	var sub []models.Org
 	cond, args := subtree("path", org.Path)
-	if err := tx.Where(cond, args...).Find(&sub).Error; err != nil {
+	q := tx.Where(cond, args...)
+	if tx.Dialector.Name() == "mysql" {
+		// Locked as read: an org being created under one of them is either in this list
+		// (its creation done first) or waits and is built on the new path.
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Find(&sub).Error; err != nil {
 		return dbError("move org", err)
 	}
 	newPrefix := models.ChildPath(parent.Path, org.ID)

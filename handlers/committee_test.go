@@ -222,6 +222,7 @@ func TestCommitteeCountsHoldWhileBranchesMove(t *testing.T) {
 	if got[201] != writers || got[200] != moves {
 		t.Fatalf("statuses %v: want %d entries and %d moves", got, writers, moves)
 	}
+	treeIsWhole(t, e, "after moving each branch four times at once")
 	if _, err := app.Verify(context.Background(), e.db); err != nil {
 		t.Fatalf("verify: %v", err)
 	}

@@ -247,3 +247,80 @@ func TestNoEntryLandsInAMonthAfterItCloses(t *testing.T) {
 	}
 	t.Logf("%d entries before the closes, %d refused after them", landed, refused)
 }
+
+// treeIsWhole checks that every org's path is its parent's path and its own id, and its
+// depth one more than its parent's: no cycle, no org left under an old path.
+func treeIsWhole(t *testing.T, e *testEnv, when string) {
+	t.Helper()
+	var orgs []models.Org
+	if err := e.db.R.Order("id").Find(&orgs).Error; err != nil {
+		t.Fatal(err)
+	}
+	byID := map[int64]models.Org{}
+	for _, o := range orgs {
+		byID[o.ID] = o
+	}
+	for _, o := range orgs {
+		if o.ParentID == nil {
+			continue
+		}
+		p := byID[*o.ParentID]
+		if o.Path != models.ChildPath(p.Path, o.ID) || o.Depth != p.Depth+1 {
+			t.Fatalf("%s: org %d has path %s and depth %d under org %d (%s, depth %d)", when, o.ID, o.Path, o.Depth, p.ID, p.Path, p.Depth)
+		}
+	}
+}
+
+// Two committees each moved under the other at once: one move wins, the other is
+// refused, and the tree has no cycle. Orgs created under a general branch while its
+// committee moves take the committee's new path.
+func TestTheOrgTreeStaysWholeUnderConcurrentEdits(t *testing.T) {
+	e := newEnv(t, nil)
+	org := func(parent int64, kind, name string) int64 {
+		var o models.Org
+		e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": parent, "kind": kind, "name": name}).want(201).decode(&o)
+		return o.ID
+	}
+	c1, c2 := org(e.rootID, "committee", "一院党委"), org(e.rootID, "committee", "二院党委")
+	gb := org(c1, "general_branch", "一院党总支")
+	for round := 0; round < 5; round++ {
+		got := concurrently(2, func(i int) int {
+			id, parent := []int64{c1, c2}[i], []int64{c2, c1}[i]
+			return e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", id), e.adminT, map[string]any{"parent_id": parent}).Status
+		})
+		if got[200] != 1 || got[200]+got[409]+got[422] != 2 {
+			t.Fatalf("round %d, two committees moved under each other at once: %v", round, got)
+		}
+		treeIsWhole(t, e, fmt.Sprintf("round %d, after the cross moves", round))
+		for _, id := range []int64{c1, c2} {
+			e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", id), e.adminT, map[string]any{"parent_id": e.rootID}).want(200)
+		}
+
+		got = concurrently(11, func(i int) int {
+			if i == 5 {
+				return e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", c1), e.adminT, map[string]any{"parent_id": c2}).Status
+			}
+			return e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": gb, "kind": "branch", "name": fmt.Sprintf("第%d轮支部%d", round, i)}).Status
+		})
+		if got[200] != 1 || got[201] != 10 {
+			t.Fatalf("round %d, a move and ten creates below it: %v", round, got)
+		}
+		treeIsWhole(t, e, fmt.Sprintf("round %d, after creating under a moving org", round))
+		e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", c1), e.adminT, map[string]any{"parent_id": e.rootID}).want(200)
+
+		// An org and the committee above it moved at once: both moves take, the later
+		// from where the earlier left the tree, and the tree is whole.
+		got = concurrently(2, func(i int) int {
+			if i == 0 {
+				return e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", c1), e.adminT, map[string]any{"parent_id": c2}).Status
+			}
+			return e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", gb), e.adminT, map[string]any{"parent_id": e.rootID}).Status
+		})
+		if got[200] != 2 {
+			t.Fatalf("round %d, an org and the committee above it moved at once: %v", round, got)
+		}
+		treeIsWhole(t, e, fmt.Sprintf("round %d, after moving an org and its committee", round))
+		e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", c1), e.adminT, map[string]any{"parent_id": e.rootID}).want(200)
+		e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", gb), e.adminT, map[string]any{"parent_id": c1}).want(200)
+	}
+}
