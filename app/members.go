@@ -364,7 +364,15 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 		return nil, models.Errorf(models.EForbidden, "you cannot change your own roles; ask another admin")
 	}
 	var out []Grant
-	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// The member's row is taken first (the auth_rev bump, which this change needs
+	// anyway): two role changes of one member run one after the other, and the second
+	// replaces the set the first left, instead of both deleting the old set and the new
+	// sets adding up. Run as the ledger's writes are, so that a deadlock runs again.
+	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
+		out = nil
+		if err := bumpAuthRev(tx, id); err != nil {
+			return err
+		}
 		m, err := loadMember(ctx, tx, id)
 		if err := hidden(err, err == nil && a.CanAny(m.BranchPath, staffRoles...), errMemberNotFound); err != nil {
 			return err
@@ -405,9 +413,6 @@ func (s *Members) SetRoles(ctx context.Context, a *Actor, id int64, roles []Role
 		}
 		if err := tx.Where("member_id = ?", id).Delete(&models.MemberRole{}).Error; err != nil {
 			return dbError("set roles", err)
-		}
-		if err := bumpAuthRev(tx, id); err != nil {
-			return err
 		}
 		if len(rows) > 0 {
 			if err := tx.Create(&rows).Error; err != nil {

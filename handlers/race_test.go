@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -322,5 +323,53 @@ func TestTheOrgTreeStaysWholeUnderConcurrentEdits(t *testing.T) {
 		treeIsWhole(t, e, fmt.Sprintf("round %d, after moving an org and its committee", round))
 		e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", c1), e.adminT, map[string]any{"parent_id": e.rootID}).want(200)
 		e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", gb), e.adminT, map[string]any{"parent_id": c1}).want(200)
+	}
+}
+
+// Role sets PUT for one member at once (two admins, or one admin's double click): each
+// replaces the whole set in turn, so the member ends with exactly one of the sets asked
+// for, never several added up, and every request is answered 200.
+func TestOneMembersRolesSetManyTimesAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	sets := [][]map[string]any{
+		{{"role": "secretary", "org_id": tr.b1}, {"role": "member", "org_id": tr.b1}},
+		{{"role": "leader", "org_id": tr.gb1}},
+		{{"role": "secretary", "org_id": tr.b1}, {"role": "leader", "org_id": tr.gb1}},
+		{{"role": "admin", "org_id": tr.gb1}},
+	}
+	want := map[string]bool{}
+	for _, set := range sets {
+		var desc []string
+		for _, r := range set {
+			desc = append(desc, fmt.Sprintf("%s@%d", r["role"], r["org_id"]))
+		}
+		sort.Strings(desc)
+		want[strings.Join(desc, ",")] = true
+	}
+	for round := 0; round < 10; round++ {
+		got := concurrently(8, func(i int) int {
+			return e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.alice), e.adminT, sets[i%4]).Status
+		})
+		if got[200] != 8 {
+			t.Fatalf("round %d, eight role sets at once: %v", round, got)
+		}
+		var rows []models.MemberRole
+		if err := e.db.R.Where("member_id = ?", tr.alice).Find(&rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		var desc []string
+		for _, r := range rows {
+			desc = append(desc, fmt.Sprintf("%s@%d", r.Role, r.OrgID))
+		}
+		sort.Strings(desc)
+		if !want[strings.Join(desc, ",")] {
+			t.Fatalf("round %d: alice holds %v, which nobody asked for", round, desc)
+		}
+	}
+	var audits int64
+	e.db.R.Model(&models.AuditRecord{}).Where("action = ? AND entity_id = ?", "member.roles_set", tr.alice).Count(&audits)
+	if audits != 80 {
+		t.Fatalf("%d audit records for 80 role sets", audits)
 	}
 }
