@@ -19,6 +19,7 @@ import (
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"partyledger/migrations"
@@ -309,6 +310,23 @@ func Unavailable(cause error) *models.Error {
 }
 
 // isNotFound reports whether err says the row is not there.
+// forUpdate is tx whose next read takes the rows it reads for update, on MySQL, so that
+// writes that meet on them run one after the other, each reading what the one before it
+// committed (READ COMMITTED's reads lock nothing). SQLite has one writer, which already
+// runs them one after the other, and no FOR UPDATE.
+func forUpdate(tx *gorm.DB) *gorm.DB {
+	if tx.Dialector.Name() == "mysql" {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
+}
+
+// lockMemberRow takes a member's row for update (see forUpdate).
+func lockMemberRow(tx *gorm.DB, id int64) error {
+	var ids []int64
+	return dbError("lock member row", forUpdate(tx).Model(&models.Member{}).Where("id = ?", id).Pluck("id", &ids).Error)
+}
+
 func isNotFound(err error) bool {
 	var me *models.Error
 	return errors.Is(err, gorm.ErrRecordNotFound) || (errors.As(err, &me) && me.Code == models.ENotFound)

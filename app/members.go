@@ -282,7 +282,12 @@ func (s *Members) Invite(ctx context.Context, a *Actor, id int64) (Invite, error
 		return Invite{}, models.Errorf(models.EForbidden, "only admins and secretaries invite members")
 	}
 	var inv Invite
-	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// The member's row first: two invites of one member at once run one after the other,
+	// and the second revokes the first's code (with none before them, both stayed live).
+	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
+		if err := lockMemberRow(tx, id); err != nil {
+			return err
+		}
 		m, err := loadMember(ctx, tx, id)
 		if err := hidden(err, err == nil && a.CanAny(m.BranchPath, models.RoleAdmin, models.RoleSecretary), errMemberNotFound); err != nil {
 			return err

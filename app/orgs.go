@@ -34,16 +34,12 @@ func getOrg(ctx context.Context, db *gorm.DB, id int64) (models.Org, error) {
 	return o, dbError("get org", err)
 }
 
-// lockOrgs reads orgs for update, in the order of their ids, on MySQL (SQLite has one
-// writer): the org tree's edits run one after another where they meet, and each reads
-// the tree as the one before it left it. Missing ids are left out of the map.
+// lockOrgs reads orgs for update, in the order of their ids (see forUpdate): the org
+// tree's edits run one after another where they meet, and each reads the tree as the
+// one before it left it. Missing ids are left out of the map.
 func lockOrgs(ctx context.Context, tx *gorm.DB, ids ...int64) (map[int64]models.Org, error) {
-	q := tx.WithContext(ctx).Where("id IN ?", ids).Order("id")
-	if tx.Dialector.Name() == "mysql" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
 	var rows []models.Org
-	if err := q.Find(&rows).Error; err != nil {
+	if err := forUpdate(tx.WithContext(ctx)).Where("id IN ?", ids).Order("id").Find(&rows).Error; err != nil {
 		return nil, dbError("lock org", err)
 	}
 	out := make(map[int64]models.Org, len(rows))
@@ -303,13 +299,9 @@ func errTooDeep() error {
 func (s *Orgs) movePaths(tx *gorm.DB, org, parent models.Org) error {
 	var sub []models.Org
 	cond, args := subtree("path", org.Path)
-	q := tx.Where(cond, args...)
-	if tx.Dialector.Name() == "mysql" {
-		// Locked as read: an org being created under one of them is either in this list
-		// (its creation done first) or waits and is built on the new path.
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	if err := q.Find(&sub).Error; err != nil {
+	// Locked as read: an org being created under one of them is either in this list (its
+	// creation done first) or waits and is built on the new path.
+	if err := forUpdate(tx).Where(cond, args...).Find(&sub).Error; err != nil {
 		return dbError("move org", err)
 	}
 	newPrefix := models.ChildPath(parent.Path, org.ID)

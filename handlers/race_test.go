@@ -373,3 +373,24 @@ func TestOneMembersRolesSetManyTimesAtOnce(t *testing.T) {
 		t.Fatalf("%d audit records for 80 role sets", audits)
 	}
 }
+
+// Invites of one member issued at once (a double click): each new code revokes the
+// codes before it, so exactly one stays live, also for a member who had none yet.
+func TestOneMemberInvitedManyTimesAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	for round := 0; round < 10; round++ {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("INV%02d", round), "name": "新党员", "branch_id": tr.b1}).want(201).decode(&m)
+		for n := 0; n < 2; n++ { // first with no code before them, then with one
+			got := concurrently(4, func(i int) int {
+				return e.post(fmt.Sprintf("/api/v1/members/%d/invite", m.ID), []string{e.adminT, tr.secT}[i%2], nil).Status
+			})
+			var live int64
+			e.db.R.Model(&models.InviteCode{}).Where("member_id = ? AND used_at IS NULL AND revoked_at IS NULL", m.ID).Count(&live)
+			if got[201] != 4 || live != 1 {
+				t.Fatalf("round %d.%d, four invites at once: %v, %d codes live", round, n, got, live)
+			}
+		}
+	}
+}
