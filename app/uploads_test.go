@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"partyledger/app"
+	"partyledger/app/apptest"
 )
 
 // The filesystem store writes a photo whole under its key, readable only by the server,
@@ -17,18 +18,7 @@ func TestFSStoreWritesWholeFilesOrNone(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := app.FSStore{Dir: dir}
-	listing := func(sub string) []string {
-		t.Helper()
-		ents, err := os.ReadDir(filepath.Join(dir, sub))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		return names
-	}
+	listing := func(sub string) []string { t.Helper(); return apptest.Files(t, filepath.Join(dir, sub)) }
 	photo := []byte("\x89PNG\r\n\x1a\n" + strings.Repeat("x", 5000))
 	if err := s.Put(ctx, "uploads/2026-11/7-abc", photo); err != nil {
 		t.Fatal(err)

@@ -273,18 +273,7 @@ func TestSeedDemo(t *testing.T) {
 func TestReportFileIsWholeOrUntouched(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "r.csv")
-	listing := func() []string {
-		t.Helper()
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		return names
-	}
+	listing := func() []string { t.Helper(); return apptest.Files(t, dir) }
 	write := func(text string) func(io.Writer) error {
 		return func(w io.Writer) error { _, err := io.WriteString(w, text); return err }
 	}
