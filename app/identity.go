@@ -104,7 +104,7 @@ func (s *Identity) WechatLogin(ctx context.Context, clientIP, code string) (Logi
 	}
 	if s.demo && strings.HasPrefix(code, "demo:") {
 		var m models.Member
-		err := s.db.R.WithContext(ctx).Where("member_no = ?", strings.TrimPrefix(code, "demo:")).Take(&m).Error
+		err := s.db.R.WithContext(ctx).Where(s.db.memberNoIn("member_no"), []string{strings.TrimPrefix(code, "demo:")}).Take(&m).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && m.Status != models.StatusActive) {
 			return LoginResult{}, models.Errorf(models.EUnauthorized, "no active demo member has that number")
 		}

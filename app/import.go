@@ -241,16 +241,16 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 	for _, r := range rows {
 		nos = append(nos, r.MemberNo)
 	}
-	existing := map[string]memberRow{}
+	existing := map[string]memberRow{} // by sameMemberNo's key
 	for start := 0; start < len(nos); start += 500 {
 		var found []memberRow
 		err := s.db.R.WithContext(ctx).Table("members").Select("members.*, orgs.path AS branch_path").
-			Joins("JOIN orgs ON orgs.id = members.branch_id").Where("members.member_no IN ?", nos[start:min(start+500, len(nos))]).Find(&found).Error
+			Joins("JOIN orgs ON orgs.id = members.branch_id").Where(s.db.memberNoIn("members.member_no"), nos[start:min(start+500, len(nos))]).Find(&found).Error
 		if err != nil {
 			return ImportResult{}, dbError("import", err)
 		}
 		for _, m := range found {
-			existing[m.MemberNo] = m
+			existing[memberNoKey(m.MemberNo)] = m
 		}
 	}
 
@@ -269,10 +269,10 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 			fail("member_no", "is required")
 		} else if !memberNoRe.MatchString(r.MemberNo) {
 			fail("member_no", "must be 1 to 32 letters, digits, '_' or '-'")
-		} else if first, dup := firstRow[r.MemberNo]; dup {
+		} else if first, dup := firstRow[memberNoKey(r.MemberNo)]; dup {
 			fail("member_no", fmt.Sprintf("duplicates row %d", first))
 		} else {
-			firstRow[r.MemberNo] = r.Row
+			firstRow[memberNoKey(r.MemberNo)] = r.Row
 		}
 		if r.Name == "" {
 			fail("name", "is required")
@@ -305,7 +305,7 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 			fail("status", "must be active (正常) or inactive (停用)")
 		}
 		var old *memberRow
-		if m, ok := existing[r.MemberNo]; ok {
+		if m, ok := existing[memberNoKey(r.MemberNo)]; ok {
 			if !a.Can(models.RoleAdmin, m.BranchPath) {
 				fail("member_no", "belongs to a member outside your scope")
 			}

@@ -260,6 +260,19 @@ type Invite struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
+// Member numbers are one member's whatever their letters' case (they are ASCII): MySQL's
+// collation compares them so, and SQLite's unique index on them is NOCASE (migration
+// 00009). memberNoKey is a number's key for Go's maps; memberNoIn is the condition
+// "col IN ?" compared that way, naming SQLite's collation so that its index serves it.
+func memberNoKey(no string) string { return strings.ToUpper(no) }
+
+func (db *DB) memberNoIn(col string) string {
+	if db.Driver == "mysql" {
+		return col + " IN ?"
+	}
+	return col + " COLLATE NOCASE IN ?"
+}
+
 // inviteAlphabet leaves out 0/O and 1/I, which people misread from a screen.
 const (
 	inviteAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -225,6 +225,11 @@ func TestDemoCodes(t *testing.T) {
 		t.Fatalf("demo member: %+v", me)
 	}
 	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:NOPE"}).want(401)
+	// A member number typed in lower case is the same member's, on both databases.
+	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:d00001"}).want(200).decode(&pair)
+	if d.get("/api/v1/me", pair.AccessToken).want(200).decode(&me); me.MemberNo != "D00001" {
+		t.Fatalf("demo:d00001 logged in as %+v", me)
+	}
 	// A disabled demo member has no way in either.
 	if err := d.db.W.Model(&models.Member{}).Where("member_no = ?", "D00002").Update("status", models.StatusInactive).Error; err != nil {
 		t.Fatal(err)

@@ -442,6 +442,22 @@ func TestImport(t *testing.T) {
 		t.Fatalf("GB18030 name read as %q", nana.Name)
 	}
 
+	// A member number is one member's whatever its letters' case, on both databases:
+	// "a001" is alice's row (unchanged), "c001" renames carol, one number twice in other
+	// cases is a duplicate row, and a new member cannot take "b001" beside bob's B001.
+	e.importFile(e.adminT, "roster.csv", []byte("党员编号,姓名,支部\na001,王小丽,教工第一党支部\nc001,张伟伟,研究生第一党支部\n")).want(200).decode(&res)
+	var carol models.Member
+	e.db.R.Take(&carol, tr.carol)
+	if res.Created != 0 || res.Updated != 1 || res.Unchanged != 1 || res.Rows[1].ID != tr.carol || carol.Name != "张伟伟" || carol.MemberNo != "C001" {
+		t.Fatalf("numbers in lower case: %+v, carol %+v", res, carol)
+	}
+	var twice struct{ Error models.Error }
+	e.importFile(e.adminT, "roster.csv", []byte("党员编号,姓名,支部\nn030,甲,教工第一党支部\nN030,乙,教工第一党支部\n")).want(422).decode(&twice)
+	if len(twice.Error.Rows) != 1 || twice.Error.Rows[0].Row != 3 || twice.Error.Rows[0].Message != "duplicates row 2" {
+		t.Fatalf("one number twice in two cases: %+v", twice.Error.Rows)
+	}
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "b001", "name": "另一个", "branch_id": tr.b1}).want(409)
+
 	// Rows of empty cells, as a spreadsheet saves them, are skipped, not refused as rows
 	// without a number and a name; a bad row after them keeps its own row number.
 	blanks := "党员编号,姓名,支部,党小组\n" +
