@@ -192,7 +192,30 @@ type orgRef struct {
 // the returned EInvalid names every bad row and nothing is written. Members are matched
 // by member number; both their old and new branch must be in the actor's admin scope.
 // progress, if set, is called as rows are written.
+//
+// A member the roster creates may be created meanwhile by another request (an import of
+// the same file sent twice, a POST /members): the roster is then read against the members
+// as they are and written again, so that it updates them instead. EConflict only if that
+// keeps happening. A transaction MySQL aborts (a deadlock between two such imports) is
+// run again too, as writeTx does.
 func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progress func(done, total int)) (ImportResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := s.importOnce(ctx, a, rows, progress)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return res, err
+		case attempt == 3 && errors.Is(err, errCreatedMeanwhile):
+			return ImportResult{}, models.Errorf(models.EConflict, "members of this roster keep being created by other requests; nothing was imported, import again shortly")
+		case attempt == 3 || !(errors.Is(err, errCreatedMeanwhile) || isRetryable(err)):
+			return res, err // a deadlock three times is 503, as writeTx's
+		}
+	}
+}
+
+// errCreatedMeanwhile: a member the import was creating exists now.
+var errCreatedMeanwhile = errors.New("a member of the roster was created meanwhile")
+
+func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, progress func(done, total int)) (ImportResult, error) {
 	scopes := a.Scopes(models.RoleAdmin)
 	if len(scopes) == 0 {
 		return ImportResult{}, models.Errorf(models.EForbidden, "only admins import the roster")
@@ -367,6 +390,9 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 		for start := 0; start < len(creates); start += 500 {
 			batch := creates[start:min(start+500, len(creates))]
 			if err := tx.Create(batch).Error; err != nil {
+				if isDuplicate(err) {
+					return errCreatedMeanwhile
+				}
 				return dbError("import", err)
 			}
 			for j, m := range batch {

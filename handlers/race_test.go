@@ -394,3 +394,42 @@ func TestOneMemberInvitedManyTimesAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// One roster imported four times at once (sent twice, or by two admins), beside a POST
+// of one of its members: every request goes through, each member exists once, and the
+// imports that found a member created meanwhile count it as theirs to update, not as
+// a failure.
+func TestOneRosterImportedManyTimesAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	for round := 0; round < 5; round++ {
+		roster := fmt.Sprintf("member_no,name,branch\nR%d1,甲,%d\nR%d2,乙,%d\nR%d3,丙,%d\n", round, tr.b1, round, tr.b1, round, tr.b2)
+		var mu sync.Mutex
+		var created int
+		got := concurrently(5, func(i int) int {
+			if i == 4 {
+				return e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("R%d3", round), "name": "丙", "branch_id": tr.b2}).Status
+			}
+			r := e.importFile(e.adminT, "roster.csv", []byte(roster))
+			var res app.ImportResult
+			if r.Status == 200 {
+				r.decode(&res)
+				mu.Lock()
+				created += res.Created
+				mu.Unlock()
+				if res.Created+res.Updated+res.Unchanged != 3 {
+					t.Errorf("round %d: an import answered %+v", round, res)
+				}
+			}
+			return r.Status
+		})
+		if got[200] != 4 || got[201]+got[409] != 1 {
+			t.Fatalf("round %d, four imports and a POST at once: %v", round, got)
+		}
+		var n int64
+		e.db.R.Model(&models.Member{}).Where("member_no IN ?", []string{fmt.Sprintf("R%d1", round), fmt.Sprintf("R%d2", round), fmt.Sprintf("R%d3", round)}).Count(&n)
+		if want := 3 - got[201]; n != 3 || created != want {
+			t.Fatalf("round %d: %d members, %d created by the imports (want 3 and %d)", round, n, created, want)
+		}
+	}
+}
