@@ -732,17 +732,20 @@ func lockSubtree(tx *gorm.DB, o models.Org) error {
 	if err := tx.Raw("SELECT id FROM orgs WHERE "+cond+" AND kind = 'branch'", args...).Scan(&branches).Error; err != nil {
 		return dbError("lock orgs", err)
 	}
+	lock := func(ids []int64) error {
+		return dbError("lock orgs", forUpdate(tx).Model(&models.Org{}).Where("id IN ?", ids).Order("id").Pluck("id", &locked).Error)
+	}
 	for len(branches) > 0 {
 		n := min(len(branches), 1000)
-		if err := tx.Raw("SELECT id FROM orgs WHERE id IN ? ORDER BY id FOR UPDATE", branches[:n]).Scan(&locked).Error; err != nil {
-			return dbError("lock orgs", err)
+		if err := lock(branches[:n]); err != nil {
+			return err
 		}
 		branches = branches[n:]
 	}
 	if o.Kind == models.KindBranch {
 		return nil
 	}
-	return dbError("lock orgs", tx.Raw("SELECT id FROM orgs WHERE id = ? FOR UPDATE", o.ID).Scan(&locked).Error)
+	return lock([]int64{o.ID}) // after its branches, whatever its id: lockMembers' order
 }
 
 // ReopenPeriod reopens a month closed for an org, with a reason. Returns EInvalid,
