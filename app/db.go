@@ -309,7 +309,6 @@ func Unavailable(cause error) *models.Error {
 	return &models.Error{Code: models.EUnavailable, Message: "the database is unavailable, try again shortly", RetryAfter: 2, Err: cause}
 }
 
-// isNotFound reports whether err says the row is not there.
 // forUpdate is tx whose next read takes the rows it reads for update, on MySQL, so that
 // writes that meet on them run one after the other, each reading what the one before it
 // committed (READ COMMITTED's reads lock nothing). SQLite has one writer, which already
@@ -327,6 +326,7 @@ func lockMemberRow(tx *gorm.DB, id int64) error {
 	return dbError("lock member row", forUpdate(tx).Model(&models.Member{}).Where("id = ?", id).Pluck("id", &ids).Error)
 }
 
+// isNotFound reports whether err says the row is not there.
 func isNotFound(err error) bool {
 	var me *models.Error
 	return errors.Is(err, gorm.ErrRecordNotFound) || (errors.As(err, &me) && me.Code == models.ENotFound)

@@ -264,7 +264,7 @@ func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, pr
 	for _, r := range rows {
 		nos = append(nos, r.MemberNo)
 	}
-	existing := map[string]memberRow{} // by sameMemberNo's key
+	existing := map[string]memberRow{} // by memberNoKey
 	for start := 0; start < len(nos); start += 500 {
 		var found []memberRow
 		err := s.db.R.WithContext(ctx).Table("members").Select("members.*, orgs.path AS branch_path").
