@@ -17,15 +17,15 @@ import (
 // creates the root committee and that admin. A database that has orgs is left alone.
 // It returns the demo log-ins it created, if any.
 func Bootstrap(ctx context.Context, db *DB, cfg Config, log *slog.Logger) ([]DemoLogin, error) {
-	var n int64
-	if err := db.W.WithContext(ctx).Model(&models.Org{}).Count(&n).Error; err != nil {
+	n, err := countOrgs(ctx, db)
+	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	if n > 0 {
 		return nil, nil
 	}
 	var logins []DemoLogin
-	err := db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var root models.Org
 		var err error
 		if cfg.Demo {
@@ -62,7 +62,22 @@ func Bootstrap(ctx context.Context, db *DB, cfg Config, log *slog.Logger) ([]Dem
 		}
 		return nil
 	})
+	if isDuplicate(err) {
+		// Another process (a replica starting at the same moment) bootstrapped it first:
+		// its admin or demo members hold the same unique names. This one's transaction
+		// rolled back whole; the database is prepared.
+		if n, cerr := countOrgs(ctx, db); cerr == nil && n > 0 {
+			log.Info("the database was prepared by another process meanwhile")
+			return nil, nil
+		}
+	}
 	return logins, err
+}
+
+func countOrgs(ctx context.Context, db *DB) (int64, error) {
+	var n int64
+	err := db.W.WithContext(ctx).Model(&models.Org{}).Count(&n).Error
+	return n, err
 }
 
 // createOrg inserts an org under parent (nil for a root) and sets its path.

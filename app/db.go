@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -39,6 +41,9 @@ type DB struct {
 	rules  sync.Map      // rule versions, which never change: "code\x00version" → models.Rule
 	txg    *txGroup      // SQLite: writeTx's group commit
 	ckpt   *checkpointer // SQLite: the WAL's checkpoints, beside the writer
+	file   string        // SQLite: the database file
+	// MySQL: the connector the pool was opened with, for the migrations' own pool
+	connector driver.Connector
 }
 
 // OpenDB opens the database of the given driver ("sqlite" or "mysql") with the default
@@ -69,11 +74,19 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 	d := &DB{Driver: driver}
 	switch driver {
 	case "sqlite":
+		d.file = dsn
 		if dir := filepath.Dir(dsn); dir != "." {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("open db: %w", err)
 			}
 		}
+		// The first connection to a new file turns it to WAL, which another process doing
+		// the same at that moment answers with SQLITE_BUSY: opening takes the file's lock.
+		unlock, err := lockFile(ctx, d.lockPath())
+		if err != nil {
+			return nil, fmt.Errorf("open db: %w", err)
+		}
+		defer unlock()
 		base := "file:" + dsn + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_time_format=sqlite"
 		// The writer checkpoints the WAL only as a backstop; checkpointer does it beside it.
 		w, err := newCachingConnector(base + "&_txlock=immediate&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")")
@@ -112,6 +125,7 @@ func OpenDBPool(ctx context.Context, driver, dsn string, maxConns int) (*DB, err
 		if err != nil {
 			return nil, fmt.Errorf("open db: %w", err)
 		}
+		d.connector = connector
 		d.sqlW = sql.OpenDB(connector)
 		d.sqlW.SetMaxOpenConns(maxConns)
 		d.sqlW.SetMaxIdleConns(maxConns)
@@ -249,7 +263,9 @@ func (d *DB) Close() error {
 // SQL returns the writer's *sql.DB, for tools that talk SQL directly.
 func (d *DB) SQL() *sql.DB { return d.sqlW }
 
-func (d *DB) gooseProvider() (*goose.Provider, error) {
+func (d *DB) gooseProvider() (*goose.Provider, error) { return d.gooseProviderOn(d.sqlW) }
+
+func (d *DB) gooseProviderOn(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
 	fsys, err := migrations.FS(d.Driver)
 	if err != nil {
 		return nil, err
@@ -258,12 +274,44 @@ func (d *DB) gooseProvider() (*goose.Provider, error) {
 	if d.Driver == "mysql" {
 		dialect = goose.DialectMySQL
 	}
-	return goose.NewProvider(dialect, d.sqlW, fsys)
+	return goose.NewProvider(dialect, db, fsys, opts...)
 }
 
-// Migrate brings the schema up to date and returns the versions it applied.
+// lockPath is the file whose lock SQLite's opening and migrating take, beside the
+// database file as SQLite's own -wal and -shm are.
+func (d *DB) lockPath() string { return d.file + "-lock" }
+
+// Migrate brings the schema up to date and returns the versions it applied. Processes
+// that migrate one database at once do it one after the other: on MySQL under goose's
+// lock, on SQLite under a lock on a file beside the database's (see lockFile).
 func (d *DB) Migrate(ctx context.Context) ([]int64, error) {
-	p, err := d.gooseProvider()
+	db, opts := d.sqlW, []goose.ProviderOption(nil)
+	if d.file != "" {
+		unlock, err := lockFile(ctx, d.lockPath())
+		if err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		defer unlock()
+	}
+	if d.connector != nil {
+		// Replicas that start at once, or the server beside `ledgerctl migrate`, would each
+		// read the same version and apply the same migration; all but one then stop at
+		// "table already exists", and a migration that changes data would run twice.
+		// goose's MySQL lock (a row of table goose_lock, held with a lease) runs them one
+		// after the other, and the next finds nothing left to apply. goose holds one
+		// connection for the run and its lock takes others, so the run has a pool of its
+		// own, whatever LEDGER_DB_MAX_CONNS allows.
+		locker, err := lock.NewMySQLTableLocker(lock.WithTableLockTimeout(250*time.Millisecond, 480),
+			lock.WithTableLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		db = sql.OpenDB(d.connector)
+		defer db.Close()
+		db.SetMaxOpenConns(4)
+		opts = append(opts, goose.WithLocker(locker))
+	}
+	p, err := d.gooseProviderOn(db, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
