@@ -32,16 +32,24 @@ func TestActorCacheStaysBounded(t *testing.T) {
 	}
 }
 
+// newSQLite opens a new, empty SQLite database in a temporary directory; the test closes
+// it.
+func newSQLite(t *testing.T) *DB {
+	t.Helper()
+	db, err := OpenDB(context.Background(), "sqlite", filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // migratedSQLite opens a migrated SQLite database in a temporary directory and runs the
 // statements in it; the test closes it.
 func migratedSQLite(t *testing.T, statements ...string) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := OpenDB(ctx, "sqlite", filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := newSQLite(t)
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

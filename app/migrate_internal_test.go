@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -94,11 +93,7 @@ func TestMemberNoCaseMigration(t *testing.T) {
 func migratedTo(t *testing.T, v int64) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := OpenDB(ctx, "sqlite", filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := newSQLite(t)
 	p, err := db.gooseProvider()
 	if err != nil {
 		t.Fatal(err)

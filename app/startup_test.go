@@ -18,12 +18,7 @@ import (
 // SQLite, at SQLITE_BUSY while the new file turned to WAL).
 func TestProcessesStartingAtOnceOnANewDatabase(t *testing.T) {
 	ctx := context.Background()
-	vars := map[string]string{"LEDGER_DATA_DIR": t.TempDir(), "LEDGER_ADMIN_USERNAME": "root-admin", "LEDGER_ADMIN_PASSWORD": "first-admin-pass",
-		"LEDGER_JWT_SECRET": "0123456789abcdef0123456789abcdef"}
-	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := adminConfig(t)
 	for round := 0; round < 5; round++ {
 		driver, dsn := "sqlite", filepath.Join(t.TempDir(), "ledger.db")
 		if apptest.Driver() == "mysql" {
@@ -75,12 +70,7 @@ func TestProcessesStartingAtOnceOnANewDatabase(t *testing.T) {
 // and start as well.
 func TestBootstrapsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	vars := map[string]string{"LEDGER_DATA_DIR": t.TempDir(), "LEDGER_ADMIN_USERNAME": "root-admin", "LEDGER_ADMIN_PASSWORD": "first-admin-pass",
-		"LEDGER_JWT_SECRET": "0123456789abcdef0123456789abcdef"}
-	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := adminConfig(t)
 	for round := 0; round < 5; round++ {
 		db := apptest.OpenDB(t)
 		logs := make([]*apptest.Buffer, 6)
@@ -110,4 +100,16 @@ func TestBootstrapsAtOnce(t *testing.T) {
 			t.Fatalf("round %d: %d roots and %d members after six bootstraps", round, roots, members)
 		}
 	}
+}
+
+// adminConfig is the configuration of a first start that creates the root and its admin.
+func adminConfig(t *testing.T) app.Config {
+	t.Helper()
+	vars := map[string]string{"LEDGER_DATA_DIR": t.TempDir(), "LEDGER_ADMIN_USERNAME": "root-admin", "LEDGER_ADMIN_PASSWORD": "first-admin-pass",
+		"LEDGER_JWT_SECRET": "0123456789abcdef0123456789abcdef"}
+	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
