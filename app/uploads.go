@@ -18,10 +18,11 @@ import (
 )
 
 // BlobStore keeps uploaded bytes. The filesystem store serves one machine; an object
-// store (S3, OSS, COS) can take its place behind the same two calls.
+// store (S3, OSS, COS) can take its place behind the same three calls.
 type BlobStore interface {
 	Put(ctx context.Context, key string, data []byte) error
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // FSStore keeps blobs as files under a folder.
@@ -88,6 +89,14 @@ func (s FSStore) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	return os.Open(filepath.Join(s.Dir, filepath.FromSlash(key)))
 }
 
+// Delete removes a blob; one that is not there is no error.
+func (s FSStore) Delete(_ context.Context, key string) error {
+	if err := os.Remove(filepath.Join(s.Dir, filepath.FromSlash(key))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
 // MaxUploadBytes is the largest evidence photo.
 const MaxUploadBytes = 10 << 20
 
@@ -127,7 +136,10 @@ func (s *Uploads) Create(ctx context.Context, a *Actor, r io.Reader) (models.Upl
 	}
 	u := models.Upload{OwnerID: a.ID, ContentType: ct, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), StorageKey: key, CreatedAt: now.Truncate(time.Microsecond)}
 	if err := s.db.W.WithContext(ctx).Create(&u).Error; err != nil {
-		return u, dbError("upload", err)
+		// The photo has no row, so nobody could ever read or attach it: it goes too (also
+		// when the request's deadline is what failed the row).
+		_ = s.store.Delete(context.WithoutCancel(ctx), key)
+		return models.Upload{}, dbError("upload", err)
 	}
 	return u, nil
 }

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +57,27 @@ func TestFSStoreWritesWholeFilesOrNone(t *testing.T) {
 	os.WriteFile(file, nil, 0o600)
 	if err := (app.FSStore{Dir: file}).Put(ctx, "uploads/2026-11/9-x", photo); err == nil || !strings.Contains(err.Error(), "store uploads/2026-11/9-x") {
 		t.Fatalf("a store under a file: %v", err)
+	}
+}
+
+// A photo whose upload row cannot be written (here its owner is no member: the foreign
+// key refuses it) is not kept: nobody could ever read or attach it.
+func TestAnUploadWithoutItsRowLeavesNoFile(t *testing.T) {
+	ctx := context.Background()
+	db := apptest.OpenDB(t)
+	dir := t.TempDir()
+	_, err := app.NewUploads(db, app.FSStore{Dir: dir}).Create(ctx, &app.Actor{ID: 424242}, strings.NewReader("\x89PNG\r\n\x1a\n"+strings.Repeat("x", 100)))
+	if err == nil {
+		t.Fatal("an upload of no member was stored")
+	}
+	var files []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Fatalf("the failed upload left %v", files)
 	}
 }
