@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -51,6 +52,16 @@ func TestFSStoreWritesWholeFilesOrNone(t *testing.T) {
 	}
 	if names := listing("uploads/2026-11"); len(names) != 2 {
 		t.Fatalf("after a failed store the folder holds %v", names)
+	}
+	// Deleted, it is gone; deleting what is not there is no error.
+	if err := s.Delete(ctx, "uploads/2026-11/7-abc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(ctx, "uploads/2026-11/7-abc"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a deleted photo opens: %v", err)
+	}
+	if err := s.Delete(ctx, "uploads/2026-11/7-abc"); err != nil {
+		t.Fatalf("deleting a missing photo: %v", err)
 	}
 	// A store whose folder is a file cannot write at all, and says which key.
 	file := filepath.Join(t.TempDir(), "not-a-folder")
