@@ -218,22 +218,15 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	// own: the name appears with the whole key behind it or not at all. Another process
 	// starting at once (the server and ledgerctl) never reads a half-written key, and a
 	// crash never leaves an empty one that stops every later start.
-	f, err := os.CreateTemp(filepath.Dir(path), ".jwt.key.*") // mode 0600
-	if err != nil {
-		return nil, fmt.Errorf("config: create %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(append(key, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	tmp, err := WriteTemp(filepath.Dir(path), ".jwt.key.", 0o600, func(f *os.File) error {
+		_, err := f.Write(append(key, '\n'))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("config: write %s: %w", path, err)
 	}
-	if err := os.Link(f.Name(), path); err != nil {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) { // another process won the race: use its key
 			return loadOrCreateKey(path)
 		}

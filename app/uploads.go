@@ -49,39 +49,18 @@ func (s FSStore) Put(_ context.Context, key string, data []byte) (err error) {
 			return err
 		}
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp") // mode 0600
+	tmp, err := WriteTemp(dir, filepath.Base(path)+".", 0o600, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return syncDir(dir)
-}
-
-// syncDir flushes a folder's entries (a file's new name in it) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Open reads a blob.

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -225,7 +224,7 @@ func report(ctx context.Context, db *app.DB, cfg app.Config, args []string, stdo
 // would give it (an existing file's, else 0666 less the umask). A path that is not a
 // regular file (/dev/stdout, a pipe) is written in place: renaming over it would replace
 // the device.
-func writeFile(path string, write func(io.Writer) error) (err error) {
+func writeFile(path string, write func(io.Writer) error) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real // a link keeps pointing at the new report
 	}
@@ -244,32 +243,23 @@ func writeFile(path string, write func(io.Writer) error) (err error) {
 		}
 		mode = st.Mode().Perm()
 	}
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%x.tmp", filepath.Base(path), rand.Uint64()))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	tmp, err := app.WriteTemp(filepath.Dir(path), "."+filepath.Base(path)+".", 0o666, func(f *os.File) error {
+		if err := write(f); err != nil {
+			return err
+		}
+		if mode != 0 {
+			return f.Chmod(mode)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = write(f); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if mode != 0 {
-		if err = f.Chmod(mode); err != nil {
-			return err
-		}
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 // explain prints the rows of an import error, one a line, and returns the error.
