@@ -177,8 +177,22 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 	if err := Validate(p); err != nil {
 		return models.Member{}, err
 	}
+	var hash string
+	if p.Password != nil { // before the member's row is held: hashing takes a while
+		h, err := HashPassword(*p.Password)
+		if err != nil {
+			return models.Member{}, err
+		}
+		hash = h
+	}
 	var after models.Member
-	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// The member's row first: PATCHes of one member at once run one after the other, each
+	// checking scope against, and writing its audit record from, what the one before it
+	// left (with a plain read, each saw the member as it was before any of them).
+	err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
+		if err := lockMemberRow(tx, id); err != nil {
+			return err
+		}
 		cur, err := loadMember(ctx, tx, id)
 		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, cur.BranchPath), errMemberNotFound); err != nil {
 			return err
@@ -229,12 +243,8 @@ func (s *Members) Update(ctx context.Context, a *Actor, id int64, p MemberPatch)
 			if after.Username == nil {
 				return models.InvalidField("password", "set a username first")
 			}
-			h, err := HashPassword(*p.Password)
-			if err != nil {
-				return err
-			}
-			after.PasswordHash = &h
-			changes["password_hash"] = h
+			after.PasswordHash = &hash
+			changes["password_hash"] = hash
 		}
 		after.UpdatedAt = now
 		changes["auth_rev"] = gorm.Expr("auth_rev + 1")

@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -430,6 +432,82 @@ func TestOneRosterImportedManyTimesAtOnce(t *testing.T) {
 		e.db.R.Model(&models.Member{}).Where("member_no IN ?", []string{fmt.Sprintf("R%d1", round), fmt.Sprintf("R%d2", round), fmt.Sprintf("R%d3", round)}).Count(&n)
 		if want := 3 - got[201]; n != 3 || created != want {
 			t.Fatalf("round %d: %d members, %d created by the imports (want 3 and %d)", round, n, created, want)
+		}
+	}
+}
+
+// memberHistory checks that a member's audit records of changes (created, updated,
+// imported) form one chain: each one's before is the one before's after, and the last
+// after is the member as stored. It returns the afters, as JSON objects.
+func memberHistory(t *testing.T, e *testEnv, id int64) []map[string]any {
+	t.Helper()
+	var recs []models.AuditRecord
+	if err := e.db.R.Where("entity = ? AND entity_id = ? AND action IN ?", "member", id, []string{"member.created", "member.updated", "member.imported"}).
+		Order("id").Find(&recs).Error; err != nil {
+		t.Fatal(err)
+	}
+	var afters []map[string]any
+	for i, r := range recs {
+		var before, after map[string]any
+		if err := json.Unmarshal([]byte(r.After), &after); err != nil {
+			t.Fatalf("record %d: %v", r.ID, err)
+		}
+		if i > 0 {
+			if err := json.Unmarshal([]byte(r.Before), &before); err != nil {
+				t.Fatalf("record %d: %v", r.ID, err)
+			}
+			if !reflect.DeepEqual(before, afters[i-1]) {
+				t.Fatalf("record %d (%s) says the member was\n%v\nbut the record before it left\n%v", r.ID, r.Action, before, afters[i-1])
+			}
+		}
+		afters = append(afters, after)
+	}
+	var now map[string]any
+	e.get(fmt.Sprintf("/api/v1/members/%d", id), e.adminT).want(200).decode(&now)
+	if len(afters) == 0 || !reflect.DeepEqual(now, afters[len(afters)-1]) {
+		t.Fatalf("the member is\n%v\nbut the last record of a change left\n%v", now, afters[len(afters)-1:])
+	}
+	return afters
+}
+
+// PATCHes of one member at once (two admin pages open): each runs on the member as the
+// one before it left, so the audit trail is one chain and every answer is a state the
+// member was really in. With plain reads on MySQL, each PATCH read the member as it was
+// before any of them and wrote that as its "before".
+func TestOneMemberPatchedManyTimesAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var mu sync.Mutex
+	var answers []map[string]any
+	for round := 0; round < 10; round++ {
+		got := concurrently(6, func(i int) int {
+			body := []map[string]any{
+				{"name": fmt.Sprintf("鲍%d-%d", round, i)},
+				{"branch_id": tr.b2},
+				{"branch_id": tr.b1, "group_id": tr.g1},
+			}[i%3]
+			r := e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.bob), e.adminT, body)
+			if r.Status == 200 {
+				var m map[string]any
+				r.decode(&m)
+				mu.Lock()
+				answers = append(answers, m)
+				mu.Unlock()
+			}
+			return r.Status
+		})
+		if got[200] != 6 {
+			t.Fatalf("round %d, six PATCHes at once: %v", round, got)
+		}
+	}
+	afters := memberHistory(t, e, tr.bob)
+	for _, a := range answers {
+		found := false
+		for _, s := range afters {
+			found = found || reflect.DeepEqual(a, s)
+		}
+		if !found {
+			t.Fatalf("a PATCH answered\n%v\nwhich is no state the audit trail has", a)
 		}
 	}
 }
