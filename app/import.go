@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,25 +197,35 @@ type orgRef struct {
 //
 // A member the roster creates may be created meanwhile by another request (an import of
 // the same file sent twice, a POST /members): the roster is then read against the members
-// as they are and written again, so that it updates them instead. EConflict only if that
-// keeps happening. A transaction MySQL aborts (a deadlock between two such imports) is
-// run again too, as writeTx does.
+// as they are and written again, so that it updates them instead. A member it updates is
+// taken for update and written from as it is then (see relock). A transaction MySQL
+// aborts (a deadlock between two such imports) is run again too. Each run again comes
+// after a short random pause, so that imports that met do not meet again in step; every
+// one of them needs another request to have created a member of the roster, so they
+// stop. EConflict if they keep happening five times, 503 for a fifth deadlock.
 func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progress func(done, total int)) (ImportResult, error) {
+	const attempts = 5
 	for attempt := 1; ; attempt++ {
 		res, err := s.importOnce(ctx, a, rows, progress)
 		switch {
 		case err == nil || ctx.Err() != nil:
 			return res, err
-		case attempt == 3 && errors.Is(err, errCreatedMeanwhile):
+		case attempt == attempts && errors.Is(err, errCreatedMeanwhile):
 			return ImportResult{}, models.Errorf(models.EConflict, "members of this roster keep being created by other requests; nothing was imported, import again shortly")
-		case attempt == 3 || !(errors.Is(err, errCreatedMeanwhile) || isRetryable(err)):
-			return res, err // a deadlock three times is 503, as writeTx's
+		case attempt == attempts || !(errors.Is(err, errCreatedMeanwhile) || isRetryable(err)):
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return ImportResult{}, ctx.Err()
+		case <-time.After(rand.N(time.Duration(attempt) * 10 * time.Millisecond)):
 		}
 	}
 }
 
-// errCreatedMeanwhile: a member the import was creating exists now.
-var errCreatedMeanwhile = errors.New("a member of the roster was created meanwhile")
+// errCreatedMeanwhile: a member the import was creating exists now (or one it read has
+// gone out of the actor's scope since).
+var errCreatedMeanwhile = errors.New("a member of the roster was created or moved meanwhile")
 
 func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, progress func(done, total int)) (ImportResult, error) {
 	scopes := a.Scopes(models.RoleAdmin)
@@ -345,6 +357,20 @@ func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, pr
 
 	res := ImportResult{Rows: make([]ImportRowResult, len(plans))}
 	err := s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var read []*models.Member
+		for _, p := range plans {
+			if p.old != nil {
+				read = append(read, &p.old.Member)
+			}
+		}
+		if err := relock(tx, read); err != nil {
+			return err
+		}
+		for _, m := range read {
+			if _, ok := byID[m.BranchID]; !ok { // moved out of the actor's scope meanwhile
+				return errCreatedMeanwhile // planned again, the row is refused
+			}
+		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var creates []*models.Member
 		var createIdx []int
@@ -426,6 +452,35 @@ func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, pr
 		progress(len(plans), len(plans))
 	}
 	return res, nil
+}
+
+// relock takes the rows of the members an import read for update, in id order, and
+// puts each as it is now in place of what was read: imports and PATCHes that meet on a
+// member run one after the other, each planning and auditing from what the one before
+// it left. (The first read locks nothing so that it meets inserts of the members the
+// import creates only at its own insert: a locking read of those numbers deadlocked
+// with the imports and POSTs creating them.) errCreatedMeanwhile if one is gone.
+func relock(tx *gorm.DB, members []*models.Member) error {
+	read := map[int64]*models.Member{}
+	ids := make([]int64, 0, len(members))
+	for _, m := range members {
+		read[m.ID] = m
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	for start := 0; start < len(ids); start += 500 {
+		var now []models.Member
+		if err := forUpdate(tx).Where("id IN ?", ids[start:min(start+500, len(ids))]).Order("id").Find(&now).Error; err != nil {
+			return dbError("import", err)
+		}
+		if len(now) != min(start+500, len(ids))-start {
+			return errCreatedMeanwhile
+		}
+		for _, m := range now {
+			*read[m.ID] = m
+		}
+	}
+	return nil
 }
 
 func eqID(a, b *int64) bool {
