@@ -122,7 +122,7 @@ func (s *Posts) Assign(ctx context.Context, a *Actor, postID int64, in Assignmen
 		return models.PostAssignment{}, models.Invalid(fields)
 	}
 	var as models.PostAssignment
-	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.writeTx(ctx, func(tx *gorm.DB) error {
 		var p models.Post
 		if err := tx.Take(&p, postID).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -134,8 +134,17 @@ func (s *Posts) Assign(ctx context.Context, a *Actor, postID int64, in Assignmen
 		if err := hidden(err, err == nil && a.Can(models.RoleSecretary, b.Path), models.Errorf(models.ENotFound, "no such post")); err != nil {
 			return err
 		}
+		// The member's row for update: a member moved to another branch or disabled at
+		// this moment is not assigned a post of the branch they have left.
+		if err := lockMemberRow(tx, in.MemberID); err != nil {
+			return err
+		}
 		var m models.Member
-		if err := tx.Take(&m, in.MemberID).Error; err != nil || m.BranchID != p.BranchID || m.Status != models.StatusActive {
+		err = tx.Take(&m, in.MemberID).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return dbError("assign", err) // a database that stopped answering is 503, not "no such member"
+		}
+		if err != nil || m.BranchID != p.BranchID || m.Status != models.StatusActive {
 			return models.InvalidField("member_id", "must be an active member of the post's branch")
 		}
 		as = models.PostAssignment{PostID: p.ID, MemberID: m.ID, StartsOn: start, EndsOn: end, Commitment: strings.TrimSpace(in.Commitment),

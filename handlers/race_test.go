@@ -584,3 +584,44 @@ func TestAMemberMovedAwayDuringAnImport(t *testing.T) {
 	}
 	t.Logf("20 imports beside a move: %d saw the move and refused the row", refused)
 }
+
+// A member assigned a pioneer post of their branch while an admin moves them to another
+// branch: the assignment either went first (and the move after it) or sees the move and
+// is refused; a post of a branch is never given to someone who has already left it. The
+// audit log orders the two: the assignment's record comes before the move's.
+func TestAMemberAssignedAPostWhileMovedAway(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	var post models.Post
+	e.post("/api/v1/posts", tr.secT, map[string]any{"branch_id": tr.b1, "name": "服务先锋岗"}).want(201).decode(&post)
+	refused := 0
+	for round := 0; round < 20; round++ {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("PA%02d", round), "name": "丁", "branch_id": tr.b1}).want(201).decode(&m)
+		var as models.PostAssignment
+		got := concurrently(2, func(i int) int {
+			if i == 1 {
+				return e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", m.ID), e.adminT, map[string]any{"branch_id": tr.b2}).Status
+			}
+			r := e.post(fmt.Sprintf("/api/v1/posts/%d/assignments", post.ID), tr.secT,
+				map[string]any{"member_id": m.ID, "starts_on": "2026-09-01", "ends_on": "2027-07-31", "commitment": "服务师生"})
+			if r.Status == 201 {
+				r.decode(&as)
+			}
+			return r.Status
+		})
+		if got[200] != 1 || got[201]+got[422] != 1 {
+			t.Fatalf("round %d, an assignment and a move at once: %v", round, got)
+		}
+		refused += got[422]
+		if got[201] == 1 {
+			var assigned, moved models.AuditRecord
+			e.db.R.Where("action = ? AND entity_id = ?", "post.assigned", as.ID).Take(&assigned)
+			e.db.R.Where("action = ? AND entity_id = ?", "member.updated", m.ID).Take(&moved)
+			if assigned.ID == 0 || moved.ID == 0 || assigned.ID > moved.ID {
+				t.Fatalf("round %d: the post was assigned (audit record %d) after the member left the branch (record %d)", round, assigned.ID, moved.ID)
+			}
+		}
+	}
+	t.Logf("20 assignments beside a move: %d saw the move and were refused", refused)
+}
