@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,11 +21,7 @@ import (
 // caps and running totals agree and that Verify passes; then a tampered row must fail
 // it. The seed is printed; LEDGER_TEST_SEED=n replays a run.
 func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("LEDGER_TEST_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (replay with LEDGER_TEST_SEED=%d)", seed, seed)
+	seed := randomSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	ops := 2000
 	if testing.Short() {
@@ -213,55 +207,7 @@ func TestRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 		t.Fatalf("seed %d: the mix did too little: %v", seed, counts)
 	}
 
-	// Approved claims and their entries agree; nothing else has a claim entry.
-	var rows []struct {
-		ID            int64
-		Status        string
-		PointsAwarded *int64
-		EntryPoints   *int64
-	}
-	db.R.Raw(`SELECT c.id, c.status, c.points_awarded, e.points AS entry_points FROM claims c LEFT JOIN entries e ON e.claim_id = c.id`).Scan(&rows)
-	for _, r := range rows {
-		switch {
-		case r.Status == models.ClaimApproved && *r.PointsAwarded > 0 && (r.EntryPoints == nil || *r.EntryPoints != *r.PointsAwarded):
-			t.Fatalf("seed %d: approved claim %d awarded %d but its entry is %v", seed, r.ID, *r.PointsAwarded, r.EntryPoints)
-		case r.Status == models.ClaimApproved && *r.PointsAwarded == 0 && r.EntryPoints != nil:
-			t.Fatalf("seed %d: claim %d approved at nothing (capped) has an entry of %d", seed, r.ID, *r.EntryPoints)
-		case r.Status != models.ClaimApproved && r.EntryPoints != nil:
-			t.Fatalf("seed %d: %s claim %d has an entry", seed, r.Status, r.ID)
-		}
-	}
-	// No capped rule's total is above its cap, computed from the entries themselves.
-	var over []struct {
-		MemberID int64
-		Period   string
-		RuleCode string
-		Sum      int64
-		Cap      int64
-	}
-	db.R.Raw(`SELECT e.member_id, e.period, e.rule_code, SUM(e.points) AS sum, r.monthly_cap AS cap
-		FROM entries e JOIN rules r ON r.code = e.rule_code AND r.version = e.rule_version
-		WHERE r.monthly_cap IS NOT NULL GROUP BY e.member_id, e.period, e.rule_code, r.monthly_cap HAVING SUM(e.points) > r.monthly_cap`).Scan(&over)
-	if len(over) > 0 {
-		t.Fatalf("seed %d: over the cap: %+v", seed, over)
-	}
-	rep, err := app.Verify(ctx, db)
-	if err != nil {
-		t.Fatalf("seed %d: verify: %v", seed, err)
-	}
-	if rep.Entries == 0 {
-		t.Fatal("no entries")
-	}
-	// The committees' counts that the writes kept are what migration 6 counts afresh.
-	if err := db.MigrateDownTo(ctx, 5); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.Verify(ctx, db); err != nil {
-		t.Fatalf("seed %d: verify after counting the committees afresh: %v", seed, err)
-	}
+	ledgerIsTrue(t, db, seed)
 	// And a tampered row fails it.
 	db.W.Exec("UPDATE entries SET points = points + 1 WHERE id = (SELECT MIN(id) FROM entries)")
 	if _, err := app.Verify(ctx, db); err == nil {
