@@ -29,7 +29,7 @@ func Bootstrap(ctx context.Context, db *DB, cfg Config, log *slog.Logger) ([]Dem
 		var root models.Org
 		var err error
 		if cfg.Demo {
-			if root, logins, err = seedDemo(tx, cfg.DemoMonths, cfg.Location, time.Now()); err != nil {
+			if root, logins, err = seedDemo(tx, cfg.DemoMonths, cfg.Location, time.Now(), FSStore{Dir: cfg.DataDir}); err != nil {
 				return err
 			}
 			log.Info("seeded demo data", "members", demoMembers, "branches", demoBranches)
@@ -126,8 +126,8 @@ type demoBranch struct {
 // seedDemo creates a committee shaped like the spec's: 8 general branches, 130 branches
 // with two party groups each, 3,000 members with Chinese names, a secretary per branch
 // and per general branch, a leader and an admin, and months of activity in the ledger
-// (seedDemoActivity). Given the same day, it is deterministic.
-func seedDemo(tx *gorm.DB, months int, loc *time.Location, now time.Time) (models.Org, []DemoLogin, error) {
+// (seedDemoActivity), whose claims show photos kept in store. Given the same day, it is deterministic.
+func seedDemo(tx *gorm.DB, months int, loc *time.Location, now time.Time, store BlobStore) (models.Org, []DemoLogin, error) {
 	rng := rand.New(rand.NewPCG(2026, 7))
 	root, err := createOrg(tx, nil, models.KindCommittee, "示范大学党委")
 	if err != nil {
@@ -198,7 +198,7 @@ func seedDemo(tx *gorm.DB, months int, loc *time.Location, now time.Time) (model
 	if months < 1 {
 		months = 1
 	}
-	if err := seedDemoActivity(tx, root, branches, members, admin, months, now, loc, rng); err != nil {
+	if err := seedDemoActivity(tx, root, branches, members, admin, months, now, loc, rng, store); err != nil {
 		return root, nil, err
 	}
 	plain := members[len(members)-1]

@@ -29,7 +29,7 @@ type demoEvent struct {
 // then record a bonus or a deduction. Caps hold. Everything goes through bulkLedger, so
 // the ledger verifies.
 // months counts this one (up to today) and the ones before it.
-func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, members []models.Member, admin models.Member, months int, now time.Time, loc *time.Location, rng *rand.Rand) error {
+func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, members []models.Member, admin models.Member, months int, now time.Time, loc *time.Location, rng *rand.Rand, store BlobStore) error {
 	demoMonths := months
 	rules := map[string]models.Rule{}
 	var all []models.Rule
@@ -218,6 +218,9 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 	}
 	if err := tx.CreateInBatches(claims, 500).Error; err != nil {
 		return fmt.Errorf("demo claims: %w", err)
+	}
+	if err := attachDemoPhotos(tx, store, claims, rules, ts); err != nil {
+		return err
 	}
 	claimAt := map[claimRef]int{}
 	for i, r := range refs {

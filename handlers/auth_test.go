@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
+	"image/png"
 	"net/http"
 	"strings"
 	"testing"
@@ -223,6 +225,26 @@ func TestDemoCodes(t *testing.T) {
 	d.get("/api/v1/me", pair.AccessToken).want(200).decode(&me)
 	if me.MemberNo != "D00001" || len(me.Roles) == 0 {
 		t.Fatalf("demo member: %+v", me)
+	}
+	// D00001 is a branch's secretary: the claims in the queue show their photos, which
+	// the secretary may open, and every demo claim whose rule needs evidence has one.
+	var pending app.List[models.Claim]
+	d.get("/api/v1/claims?status=pending&limit=100", pair.AccessToken).want(200).decode(&pending)
+	shown := 0
+	for _, c := range pending.Items {
+		if strings.HasPrefix(c.RuleCode, "four_ones.") && len(c.EvidenceIDs) == 1 {
+			r := d.get(fmt.Sprintf("/api/v1/uploads/%d", c.EvidenceIDs[0]), pair.AccessToken).want(200)
+			if img, err := png.Decode(bytes.NewReader(r.Body)); err != nil || r.Header.Get("Content-Type") != "image/png" || img.Bounds().Dx() < 100 {
+				t.Fatalf("claim %d's photo: %s, %v", c.ID, r.Header.Get("Content-Type"), err)
+			}
+			shown++
+		}
+	}
+	var bare int64
+	d.db.R.Raw(`SELECT COUNT(*) FROM claims c JOIN rules r ON r.code = c.rule_code AND r.version = c.rule_version
+		WHERE r.needs_evidence AND NOT EXISTS (SELECT 1 FROM claim_evidence e JOIN uploads u ON u.id = e.upload_id WHERE e.claim_id = c.id AND u.owner_id = c.member_id)`).Scan(&bare)
+	if len(pending.Items) == 0 || shown == 0 || bare != 0 {
+		t.Fatalf("the demo secretary's queue: %d claims, %d 四个一 photos shown; %d claims needing evidence have no photo of their claimant's", len(pending.Items), shown, bare)
 	}
 	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:NOPE"}).want(401)
 	// A member number typed in lower case is the same member's, on both databases.
