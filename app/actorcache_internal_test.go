@@ -13,8 +13,8 @@ import (
 func TestActorCacheStaysBounded(t *testing.T) {
 	ctx := context.Background()
 	db := migratedSQLite(t,
-		`INSERT INTO orgs (id, kind, name, path, depth, created_at, updated_at) VALUES (1, 'branch', '教工第一党支部', '/1/', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
-		`INSERT INTO members (id, member_no, name, branch_id, status, created_at, updated_at) VALUES (7, 'A007', '王小丽', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`)
+		insertBranch1,
+		insertMember7)
 	l := newActorLoader(db.sqlR, false)
 	for id := range int64(maxCachedActors) {
 		l.cache[1_000_000+id] = cachedActor{rev: 1, actor: &Actor{}}
@@ -43,6 +43,12 @@ func newSQLite(t *testing.T) *DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// Rows the internal tests start from: branch 1 (the root of its tree) and its member 7.
+const (
+	insertBranch1 = `INSERT INTO orgs (id, kind, name, path, depth, created_at, updated_at) VALUES (1, 'branch', '教工第一党支部', '/1/', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`
+	insertMember7 = `INSERT INTO members (id, member_no, name, branch_id, status, created_at, updated_at) VALUES (7, 'A007', '王小丽', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`
+)
 
 // migratedSQLite opens a migrated SQLite database in a temporary directory and runs the
 // statements in it; the test closes it.

@@ -16,8 +16,8 @@ import (
 func TestAssignWhenTheMembersCannotBeRead(t *testing.T) {
 	ctx := context.Background()
 	db := migratedSQLite(t,
-		`INSERT INTO orgs (id, kind, name, path, depth, created_at, updated_at) VALUES (1, 'branch', '教工第一党支部', '/1/', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
-		`INSERT INTO members (id, member_no, name, branch_id, status, created_at, updated_at) VALUES (7, 'A007', '王小丽', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
+		insertBranch1,
+		insertMember7,
 		`INSERT INTO members (id, member_no, name, branch_id, status, created_at, updated_at) VALUES (8, 'A008', '李书记', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
 		`INSERT INTO member_roles (member_id, role, org_id, created_at) VALUES (8, 'secretary', 1, CURRENT_TIMESTAMP)`,
 		`INSERT INTO posts (id, branch_id, name, created_at) VALUES (1, 1, '教学先锋岗', CURRENT_TIMESTAMP)`)

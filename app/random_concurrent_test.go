@@ -61,8 +61,8 @@ func TestConcurrentRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 		}
 		photos[m.ID] = u.ID
 	}
-	var mu sync.Mutex
-	var pending, entryIDs []int64
+	var mu sync.Mutex // over counts and errs
+	var pending, entryIDs sharedIDs
 	counts := map[string]int{}
 	errs := map[string]int{}
 	note := func(op string, err error) {
@@ -106,18 +106,13 @@ func TestConcurrentRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 					c, created, err := claims.Submit(ctx, actorOf(m.ID), fmt.Sprintf("k%d", rng.IntN(400)), in)
 					note("claim", err)
 					if err == nil && created {
-						mu.Lock()
-						pending = append(pending, c.ID)
-						mu.Unlock()
+						pending.add(c.ID)
 					}
 				case op < 60:
-					mu.Lock()
-					if len(pending) == 0 {
-						mu.Unlock()
+					id, ok := pending.pick(rng)
+					if !ok {
 						continue
 					}
-					id := pending[rng.IntN(len(pending))]
-					mu.Unlock()
 					c, err := claims.Get(ctx, sys, id)
 					if err != nil {
 						note("get", err)
@@ -136,9 +131,7 @@ func TestConcurrentRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 						d, err = claims.Approve(ctx, decider, id)
 						note("approve", err)
 						if err == nil && d.Entry != nil {
-							mu.Lock()
-							entryIDs = append(entryIDs, d.Entry.ID)
-							mu.Unlock()
+							entryIDs.add(d.Entry.ID)
 						}
 					}
 				case op < 72:
@@ -149,18 +142,13 @@ func TestConcurrentRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 					e, err := ledger.Manual(ctx, actorOf(sec.ID), app.ManualInput{MemberID: m.ID, RuleCode: code, Points: models.Points(1 + rng.IntN(30)), Reason: "随机", OccurredOn: string(days[rng.IntN(2)])})
 					note("manual", err)
 					if err == nil {
-						mu.Lock()
-						entryIDs = append(entryIDs, e.ID)
-						mu.Unlock()
+						entryIDs.add(e.ID)
 					}
 				case op < 80:
-					mu.Lock()
-					if len(entryIDs) == 0 {
-						mu.Unlock()
+					id, ok := entryIDs.pick(rng)
+					if !ok {
 						continue
 					}
-					id := entryIDs[rng.IntN(len(entryIDs))]
-					mu.Unlock()
 					_, err := ledger.Reverse(ctx, sys, id, "更正")
 					note("reverse", err)
 				case op < 95:
@@ -210,6 +198,28 @@ func TestConcurrentRandomOperationsKeepTheLedgerTrue(t *testing.T) {
 	}
 	ledgerIsTrue(t, db, seed)
 	membersChain(t, db)
+}
+
+// sharedIDs is a list of ids the workers add to and pick from.
+type sharedIDs struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+func (s *sharedIDs) add(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = append(s.ids, id)
+}
+
+// pick returns one of the ids at random; false if there is none yet.
+func (s *sharedIDs) pick(rng *rand.Rand) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ids) == 0 {
+		return 0, false
+	}
+	return s.ids[rng.IntN(len(s.ids))], true
 }
 
 // membersChain checks that every member's audit records of changes (created, updated,

@@ -219,7 +219,7 @@ func TestRevReaderStopsAQueryNobodyWaitsFor(t *testing.T) {
 func TestReadRevsReadsEveryIDAsked(t *testing.T) {
 	const member = `INSERT INTO members (id, member_no, name, branch_id, status, auth_rev, created_at, updated_at) VALUES (%d, 'M%d', '党员', 1, '%s', %d, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`
 	db := migratedSQLite(t,
-		`INSERT INTO orgs (id, kind, name, path, depth, created_at, updated_at) VALUES (1, 'branch', '教工第一党支部', '/1/', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
+		insertBranch1,
 		fmt.Sprintf(member, 7, 7, "active", 3), fmt.Sprintf(member, 12, 12, "inactive", 5), fmt.Sprintf(member, 30, 30, "active", 1))
 	r := newRevReader(db.sqlR, true)
 	want := map[int64]revRow{7: {models.StatusActive, 3}, 12: {models.StatusInactive, 5}, 30: {models.StatusActive, 1}}

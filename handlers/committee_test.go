@@ -71,11 +71,9 @@ func TestCommitteeRanksFollowEntriesAndOrgMoves(t *testing.T) {
 		ID int64 `json:"id"`
 	}
 	e.get("/api/v1/me", e.adminT).want(200).decode(&admin)
-	var second models.Member // nobody records points for themself: a second admin does
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "ADM2", "name": "组织员", "branch_id": b3}).want(201).decode(&second)
-	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", second.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": e.rootID}}).want(200)
-	branchOf[second.ID] = b3
-	e.post("/api/v1/entries", e.tokenFor(second.ID), map[string]any{"member_id": admin.ID, "rule_code": "adjust.bonus", "points": 5, "reason": "测试", "occurred_on": days[0]}).want(201)
+	second, secondT := e.newAdmin("ADM2", b3, e.rootID) // nobody records points for themself: a second admin does
+	branchOf[second] = b3
+	e.post("/api/v1/entries", secondT, map[string]any{"member_id": admin.ID, "rule_code": "adjust.bonus", "points": 5, "reason": "测试", "occurred_on": days[0]}).want(201)
 	staff := map[models.Period]models.Points{models.Period(days[0][:7]): 50} // tied with members on 5
 
 	// The test's own account: the nearest committee above a branch, and whether an org

@@ -376,6 +376,16 @@ func (e *testEnv) seedTree() tree {
 	return tr
 }
 
+// newAdmin adds a member (number memberNo) to a branch, makes them an admin over org, and
+// returns their id and a token of theirs.
+func (e *testEnv) newAdmin(memberNo string, branch, org int64) (int64, string) {
+	e.t.Helper()
+	var m models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": memberNo, "name": "组织员", "branch_id": branch}).want(201).decode(&m)
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", m.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": org}}).want(200)
+	return m.ID, e.tokenFor(m.ID)
+}
+
 func (e *testEnv) countMembers() int64 {
 	e.t.Helper()
 	var n int64

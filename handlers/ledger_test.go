@@ -84,10 +84,8 @@ func TestRuleCatalogue(t *testing.T) {
 	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.adminT, map[string]any{"code": "volunteer.teaching"}).want(200) // its own code is no change
 	e.json("PATCH", "/api/v1/rules/nope.nope", e.adminT, map[string]any{"points": 2}).want(404)
 	// An admin of a general branch does not edit the catalogue of the whole tree.
-	var ga models.Member
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GA1", "name": "总支组织员", "branch_id": tr.b1}).want(201).decode(&ga)
-	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", ga.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
-	e.json("PATCH", "/api/v1/rules/volunteer.teaching", e.tokenFor(ga.ID), map[string]any{"points": 3}).want(403)
+	_, gaT := e.newAdmin("GA1", tr.b1, tr.gb1)
+	e.json("PATCH", "/api/v1/rules/volunteer.teaching", gaT, map[string]any{"points": 3}).want(403)
 
 	// Every change of the catalogue is in the audit log of the whole tree, before and
 	// after, for the admins of the root, who alone may change it; a general branch's
@@ -106,7 +104,7 @@ func TestRuleCatalogue(t *testing.T) {
 	if actions["rule.created"] != 2 || actions["rule.updated"] != 2 {
 		t.Fatalf("the catalogue's audit records: %v", actions)
 	}
-	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.gb1), e.tokenFor(ga.ID)).want(200).decode(&audit)
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.gb1), gaT).want(200).decode(&audit)
 	for _, rec := range audit.Items {
 		if rec.Entity == "rule" {
 			t.Fatalf("a general branch's admin reads the catalogue's audit record %+v", rec)

@@ -132,10 +132,8 @@ func TestExpiredRefreshToken(t *testing.T) {
 func TestTwoAdminsEditOneRuleAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
-	var second models.Member
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "ADM2", "name": "组织员", "branch_id": tr.b1}).want(201).decode(&second)
-	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", second.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": e.rootID}}).want(200)
-	admins := []string{e.adminT, e.tokenFor(second.ID)}
+	_, secondT := e.newAdmin("ADM2", tr.b1, e.rootID)
+	admins := []string{e.adminT, secondT}
 	const n = 10
 	var mu sync.Mutex
 	var bodies []string
@@ -555,10 +553,7 @@ func TestARosterImportedBesidePatchesOfItsMembers(t *testing.T) {
 func TestAMemberMovedAwayDuringAnImport(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
-	var ga models.Member
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GA1", "name": "总支组织员", "branch_id": tr.b1}).want(201).decode(&ga)
-	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", ga.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
-	gaT := e.tokenFor(ga.ID)
+	_, gaT := e.newAdmin("GA1", tr.b1, tr.gb1)
 	refused := 0
 	for round := 0; round < 20; round++ {
 		var m models.Member

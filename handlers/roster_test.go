@@ -104,10 +104,7 @@ func TestSecretaryStaysInsideTheirBranch(t *testing.T) {
 	}
 
 	// An admin of one general branch grants only inside it.
-	var gbAdmin models.Member
-	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "GA1", "name": "总支组织员", "branch_id": tr.b1}).want(201).decode(&gbAdmin)
-	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", gbAdmin.ID), e.adminT, []map[string]any{{"role": "admin", "org_id": tr.gb1}}).want(200)
-	gaT := e.tokenFor(gbAdmin.ID)
+	_, gaT := e.newAdmin("GA1", tr.b1, tr.gb1)
 	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), gaT, []map[string]any{{"role": "secretary", "org_id": tr.b2}}).want(200)
 	r := e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), gaT, []map[string]any{{"role": "admin", "org_id": e.rootID}}).want(422)
 	if r.errFields()["[0].org_id"] == "" {
