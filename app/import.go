@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -224,7 +225,7 @@ func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progre
 }
 
 // errCreatedMeanwhile: a member the import was creating exists now (or one it read has
-// gone out of the actor's scope since).
+// gone out of the actor's scope since, or a group it names has moved).
 var errCreatedMeanwhile = errors.New("a member of the roster was created or moved meanwhile")
 
 func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, progress func(done, total int)) (ImportResult, error) {
@@ -369,6 +370,25 @@ func (s *Members) importOnce(ctx context.Context, a *Actor, rows []RosterRow, pr
 		for _, m := range read {
 			if _, ok := byID[m.BranchID]; !ok { // moved out of the actor's scope meanwhile
 				return errCreatedMeanwhile // planned again, the row is refused
+			}
+		}
+		// The groups the roster puts members in, locked as placeMember locks them: one
+		// moved to another branch since the plan read it sends the import round again.
+		groups := map[int64]int64{} // group id: the branch the plan found it in
+		for _, p := range plans {
+			if p.member.GroupID != nil {
+				groups[*p.member.GroupID] = p.member.BranchID
+			}
+		}
+		if len(groups) > 0 {
+			locked, err := lockOrgs(tx.Statement.Context, tx, slices.Collect(maps.Keys(groups))...)
+			if err != nil {
+				return err
+			}
+			for id, branch := range groups {
+				if g, ok := locked[id]; !ok || g.ParentID == nil || *g.ParentID != branch {
+					return errCreatedMeanwhile
+				}
 			}
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)

@@ -64,11 +64,15 @@ func placeMember(ctx context.Context, tx *gorm.DB, a *Actor, branchID int64, gro
 		return branch, models.InvalidField("branch_id", "must be a branch (党支部), not a "+string(branch.Kind))
 	}
 	if groupID != nil {
-		g, err := getOrg(ctx, tx, *groupID)
-		if err != nil && !isNotFound(err) {
+		// The group's row for update: a group moving to another branch at this moment
+		// takes its members along (moveGroupMembers), and this one is either among them
+		// or waits and finds the group gone from the branch.
+		locked, err := lockOrgs(ctx, tx, *groupID)
+		if err != nil {
 			return branch, err
 		}
-		if err != nil || g.Kind != models.KindGroup || g.ParentID == nil || *g.ParentID != branch.ID {
+		g, ok := locked[*groupID]
+		if !ok || g.Kind != models.KindGroup || g.ParentID == nil || *g.ParentID != branch.ID {
 			return branch, models.InvalidField("group_id", "must be a group (党小组) of that branch")
 		}
 	}

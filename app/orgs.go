@@ -271,6 +271,11 @@ func (s *Orgs) Update(ctx context.Context, a *Actor, id int64, p OrgPatch) (mode
 			if err := s.movePaths(tx, org, parent); err != nil {
 				return err
 			}
+			if org.Kind == models.KindGroup {
+				if err := moveGroupMembers(tx, a, org.ID, parent.ID, now); err != nil {
+					return err
+				}
+			}
 			org.ParentID, org.Path, org.Depth = &parent.ID, models.ChildPath(parent.Path, org.ID), parent.Depth+1
 			changes["parent_id"] = parent.ID
 		}
@@ -293,6 +298,37 @@ const maxOrgPath = 255
 
 func errTooDeep() error {
 	return models.InvalidField("parent_id", "the org tree cannot go deeper here: an org's path of ids from the root has at most 255 characters")
+}
+
+// moveGroupMembers moves the members of a group that moves to another branch along with
+// it: a group's members are its branch's (before, they stayed in the old branch with a
+// group of the new one). Each member's move is audited as an update would be, and their
+// auth_rev is bumped: their branch, and so their secretary, changed. The group's row is
+// locked (lockOrgs), and placeMember locks a group's row before it puts a member in it,
+// so no member joins the group in the old branch while it moves.
+func moveGroupMembers(tx *gorm.DB, a *Actor, groupID, branchID int64, now time.Time) error {
+	var members []models.Member
+	if err := forUpdate(tx).Where("group_id = ?", groupID).Order("id").Find(&members).Error; err != nil {
+		return dbError("move group", err)
+	}
+	if len(members) == 0 {
+		return nil
+	}
+	if err := tx.Model(&models.Member{}).Where("group_id = ?", groupID).
+		Updates(map[string]any{"branch_id": branchID, "updated_at": now, "auth_rev": gorm.Expr("auth_rev + 1")}).Error; err != nil {
+		return dbError("move group", err)
+	}
+	audits := make([]models.AuditRecord, len(members))
+	for i, before := range members {
+		after := before
+		after.BranchID, after.UpdatedAt = branchID, now
+		rec, err := auditRecord(&a.ID, &branchID, "member.updated", "member", before.ID, before, after)
+		if err != nil {
+			return err
+		}
+		audits[i] = rec
+	}
+	return dbError("move group", tx.CreateInBatches(audits, 500).Error)
 }
 
 // movePaths rewrites the paths and depths of org's subtree for a move under parent.

@@ -620,3 +620,29 @@ func TestAMemberAssignedAPostWhileMovedAway(t *testing.T) {
 	}
 	t.Logf("20 assignments beside a move: %d saw the move and were refused", refused)
 }
+
+// Members put in a party group while the group moves to another branch: each is either
+// placed first and moves with the group, or waits and is refused (the group is no longer
+// the branch's). Before, placing read the group without a lock, and on MySQL members
+// landed in the old branch with a group of the new one in every round.
+func TestMembersPlacedInAGroupWhileItMoves(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	for round := 0; round < 20; round++ {
+		from, to := []int64{tr.b1, tr.b2}[round%2], []int64{tr.b2, tr.b1}[round%2]
+		got := concurrently(9, func(i int) int {
+			if i == 0 {
+				return 1000 + e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.g1), e.adminT, map[string]any{"parent_id": to}).Status
+			}
+			return e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("G%d-%d", round, i), "name": "戊", "branch_id": from, "group_id": tr.g1}).Status
+		})
+		if got[1200] != 1 || got[201]+got[422] != 8 {
+			t.Fatalf("round %d, a group's move and eight members put in it: %v", round, got)
+		}
+		var astray int64
+		e.db.R.Raw("SELECT COUNT(*) FROM members m JOIN orgs g ON g.id = m.group_id WHERE g.parent_id <> m.branch_id").Scan(&astray)
+		if astray > 0 {
+			t.Fatalf("round %d (%v): %d members in a group of another branch", round, got, astray)
+		}
+	}
+}

@@ -227,6 +227,40 @@ func TestOrgTree(t *testing.T) {
 	e.get("/api/v1/orgs/abc", e.adminT).want(404)
 }
 
+// A party group moved to another branch takes its members with it: a group's members
+// are its branch's. Before, alice stayed in b1 with a group of b2, which no PATCH may make.
+// Her move is in the audit log as an update, and her secretary is now b2's.
+func TestAGroupMovedToAnotherBranchTakesItsMembers(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	e.json("PUT", fmt.Sprintf("/api/v1/members/%d/roles", tr.bob), e.adminT, []map[string]any{{"role": "secretary", "org_id": tr.b2}}).want(200)
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.bobT).want(404)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", tr.g1), e.adminT, map[string]any{"parent_id": tr.b2}).want(200)
+	var alice models.Member
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.bobT).want(200).decode(&alice)
+	if alice.BranchID != tr.b2 || alice.GroupID == nil || *alice.GroupID != tr.g1 {
+		t.Fatalf("alice after her group moved to b2: branch %d, group %v", alice.BranchID, alice.GroupID)
+	}
+	e.get(fmt.Sprintf("/api/v1/members/%d", tr.alice), tr.secT).want(404) // b1's secretary
+	var me struct {
+		Branch struct{ ID int64 } `json:"branch"`
+	}
+	if e.get("/api/v1/me", tr.aliceT).want(200).decode(&me); me.Branch.ID != tr.b2 {
+		t.Fatalf("alice's /me says branch %d", me.Branch.ID)
+	}
+	afters := memberHistory(t, e, tr.alice)
+	if last := afters[len(afters)-1]; last["branch_id"] != float64(tr.b2) {
+		t.Fatalf("the audit log's last word on alice: %v", last)
+	}
+	// Members added to the group from now on belong to b2; b1 no longer has it.
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "G001", "name": "己", "branch_id": tr.b1, "group_id": tr.g1}).want(422)
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "G001", "name": "己", "branch_id": tr.b2, "group_id": tr.g1}).want(201)
+	// A group with nobody in it moves alone.
+	var g2 models.Org
+	e.post("/api/v1/orgs", e.adminT, map[string]any{"parent_id": tr.b1, "kind": "group", "name": "第二党小组"}).want(201).decode(&g2)
+	e.json("PATCH", fmt.Sprintf("/api/v1/orgs/%d", g2.ID), e.adminT, map[string]any{"parent_id": tr.b3}).want(200)
+}
+
 func TestMemberEdits(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
