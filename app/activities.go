@@ -143,14 +143,17 @@ func (s *Activities) RotateCode(ctx context.Context, a *Actor, id int64) (models
 	return act.Activity, err
 }
 
-// List returns the activities a member may check in at (those of their branch and the
-// orgs above it) and those of the orgs the actor is secretary over; codes only to the
-// secretaries.
+// List returns the activities a member may check in at (those of their branch, the orgs
+// above it and their party group) and those of the orgs the actor is secretary over;
+// codes only to the secretaries.
 func (s *Activities) List(ctx context.Context, a *Actor, p Page) (List[models.Activity], error) {
 	scopes := a.Scopes(models.RoleSecretary)
 	q := s.db.R.WithContext(ctx).Table("activities").Select("activities.*, orgs.path AS org_path").Joins("JOIN orgs ON orgs.id = activities.org_id").
 		Where("activities.id > ?", p.After)
 	ancestors := ancestorIDs(a.BranchPath)
+	if a.GroupID != nil { // and their party group's meetings (党小组会)
+		ancestors = append(ancestors, *a.GroupID)
+	}
 	if len(scopes) > 0 {
 		q = q.Where(s.db.R.Where("activities.org_id IN ?", ancestors).Or(scopeClause("orgs.path", scopes)))
 	} else {
@@ -215,7 +218,7 @@ func (s *Activities) toWrite(ctx context.Context, a *Actor, id int64, in Checkin
 		return nil, err
 	}
 	act, err := s.load(ctx, s.db.R, id)
-	if err := hidden(err, err == nil && models.PathContains(act.OrgPath, a.BranchPath), errActivityNotFound); err != nil {
+	if err := hidden(err, err == nil && takesPart(a, act), errActivityNotFound); err != nil {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(strings.TrimSpace(in.Code))), []byte(act.CheckinCode)) != 1 {
@@ -234,6 +237,12 @@ func (s *Activities) toWrite(ctx context.Context, a *Actor, id int64, in Checkin
 		}
 	}
 	return &checkinWrite{actor: a, act: act, in: in, now: now, day: models.Today(now, s.loc)}, nil
+}
+
+// takesPart reports whether an activity is one of a member's: one of their branch or an
+// org above it, or of their party group (a 党小组会).
+func takesPart(a *Actor, act activityScope) bool {
+	return models.PathContains(act.OrgPath, a.BranchPath) || (a.GroupID != nil && act.OrgID == *a.GroupID)
 }
 
 func truncateRunes(s string, n int) string {

@@ -189,6 +189,53 @@ func TestActivitiesAndCheckins(t *testing.T) {
 	}
 }
 
+// A party group's meeting (党小组会, one of 三会一课): the branch's secretary makes an
+// activity of the group; the group's members see it and check in, and the branch's other
+// members neither see it nor check in. Before, the group's own members got 404 for it.
+func TestAPartyGroupsMeeting(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	now := time.Now()
+	var other models.Member // in b1, in no group
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "N001", "name": "庚", "branch_id": tr.b1}).want(201).decode(&other)
+	otherT := e.tokenFor(other.ID)
+	var act models.Activity
+	e.post("/api/v1/activities", tr.secT, map[string]any{"org_id": tr.g1, "title": "三会一课：党小组会", "rule_code": "meeting.attend",
+		"starts_at": now.Add(-time.Hour).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
+	sees := func(token string) bool {
+		for _, id := range listIDs(e, "/api/v1/activities", token, func(a models.Activity) int64 { return a.ID }) {
+			if id == act.ID {
+				return true
+			}
+		}
+		return false
+	}
+	if !sees(tr.aliceT) || sees(otherT) || sees(tr.bobT) || !sees(tr.secT) {
+		t.Fatalf("who sees the group's meeting: alice %v, b1's member outside the group %v, bob %v, the secretary %v",
+			sees(tr.aliceT), sees(otherT), sees(tr.bobT), sees(tr.secT))
+	}
+	checkin := func(token string) *result {
+		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token, map[string]any{"code": act.CheckinCode})
+	}
+	checkin(otherT).want(404)
+	checkin(tr.bobT).want(404)
+	var res app.CheckinResult
+	checkin(tr.aliceT).want(201).decode(&res)
+	if res.Entry == nil || res.Entry.Points != 10 || res.Entry.BranchID != tr.b1 {
+		t.Fatalf("alice's check-in at her group's meeting: %+v", res)
+	}
+	var att app.List[app.AttendanceRow]
+	e.get(fmt.Sprintf("/api/v1/activities/%d/attendance", act.ID), tr.secT).want(200).decode(&att)
+	if len(att.Items) != 1 || att.Items[0].MemberID != tr.alice {
+		t.Fatalf("attendance: %+v", att.Items)
+	}
+	// Out of the group, out of its meetings.
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.alice), e.adminT, map[string]any{"group_id": nil}).want(200)
+	if sees(tr.aliceT) {
+		t.Fatal("alice still sees her old group's meeting")
+	}
+}
+
 // TestAMeetingChecksInAtOnce: 24 members check in at one activity at once, each tapping
 // twice. The check-in writer puts them in shared transactions; every member gets one
 // check-in (201) and one conflict (409), one entry of the rule's points, and the ledger
