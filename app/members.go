@@ -141,8 +141,12 @@ func (s *Members) List(ctx context.Context, a *Actor, f MemberFilter, p Page) (L
 		if err := hidden(err, err == nil && a.CanAny(o.Path, staffRoles...), errOrgNotFound); err != nil {
 			return List[models.Member]{}, err
 		}
-		cond, args := subtree("orgs.path", o.Path)
-		q = q.Where(cond, args...)
+		if o.Kind == models.KindGroup { // its members are in its branch, not under it
+			q = q.Where("members.group_id = ?", o.ID)
+		} else {
+			cond, args := subtree("orgs.path", o.Path)
+			q = q.Where(cond, args...)
+		}
 	}
 	switch f.Status {
 	case "":

@@ -347,6 +347,7 @@ func TestMemberEdits(t *testing.T) {
 	}
 	// By member number; LIKE's wildcards are plain characters; by status; by org.
 	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.carol), e.adminT, map[string]any{"status": "inactive"}).want(200)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", tr.sec), e.adminT, map[string]any{"group_id": tr.g1}).want(200) // alice has left b1
 	for q, want := range map[string][]int64{
 		"q=B0":   {tr.bob},
 		"q=%25":  nil, // %
@@ -355,6 +356,7 @@ func TestMemberEdits(t *testing.T) {
 		fmt.Sprintf("status=inactive&org_id=%d", e.rootID): {tr.carol},
 		fmt.Sprintf("status=active&org_id=%d", tr.b3):      {tr.lead},
 		fmt.Sprintf("org_id=%d", tr.b3):                    {tr.carol, tr.lead},
+		fmt.Sprintf("org_id=%d", tr.g1):                    {tr.sec}, // a party group's members are in its branch
 	} {
 		if got := listIDs(e, "/api/v1/members?"+q, e.adminT, func(m models.Member) int64 { return m.ID }); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("members?%s: %v, want %v", q, got, want)
