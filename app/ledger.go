@@ -693,6 +693,10 @@ func (l *Ledger) ClosePeriod(ctx context.Context, a *Actor, period string, orgID
 		if err := hidden(err, err == nil && a.Can(models.RoleAdmin, o.Path), errOrgNotFound); err != nil {
 			return err
 		}
+		if o.Kind == models.KindGroup {
+			// Entries are a branch's; a group's close would stop none and say it had.
+			return models.InvalidField("org_id", "a party group's months close with its branch's; close the branch")
+		}
 		if err := lockSubtree(tx, o); err != nil {
 			return err
 		}

@@ -202,7 +202,8 @@ func TestManualEntriesReversalsAndClosedMonths(t *testing.T) {
 	// A closed month takes nothing new until it is reopened with a reason.
 	e.post("/api/v1/periods/"+period+"/close", tr.secT, map[string]any{"org_id": e.rootID}).want(404)
 	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.b2}).want(200)
-	bonus(tr.secT, tr.alice, 1).want(201) // b1 is open
+	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.g1}).want(422) // a group's entries are its branch's
+	bonus(tr.secT, tr.alice, 1).want(201)                                                           // b1 is open
 	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(200)
 	e.post("/api/v1/periods/"+period+"/close", e.adminT, map[string]any{"org_id": tr.gb1}).want(409)
 	bonus(tr.secT, tr.alice, 1).want(409)
