@@ -26,7 +26,7 @@ type claimCheck struct {
 	rule         models.Rule            // the newest version; Code is "" when there is none
 	owned        int                    // how many of photos are the member's
 	closed       bool                   // the month is closed for one of orgs
-	assigned     *models.PostAssignment // the assignment, if it is the member's
+	assigned     *models.PostAssignment // the assignment, if it is the member's, to a post of their branch
 }
 
 // readChecks answers checks in two statements, however many they are: the rules, then
@@ -72,7 +72,10 @@ func readChecks(tx *gorm.DB, checks []*claimCheck) error {
 		args = append(args, distinct(periods), distinct(orgs))
 	}
 	if len(assignments) > 0 {
-		parts = append(parts, "SELECT 'a', id, member_id, starts_on, ends_on FROM post_assignments WHERE id IN ?")
+		// Only an assignment to a post of the member's branch as it is now: one who has
+		// moved to another branch no longer holds the old branch's post.
+		parts = append(parts, "SELECT 'a', pa.id, pa.member_id, pa.starts_on, pa.ends_on FROM post_assignments pa "+
+			"JOIN posts p ON p.id = pa.post_id JOIN members m ON m.id = pa.member_id WHERE pa.id IN ? AND p.branch_id = m.branch_id")
 		args = append(args, distinct(assignments))
 	}
 	if len(callers) > 0 {

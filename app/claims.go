@@ -187,7 +187,7 @@ func (s *Claims) claimFrom(a *Actor, key string, in ClaimInput, reqHash string, 
 			fields["assignment_id"] = "this rule needs your pioneer-post assignment"
 		} else if day != "" {
 			if as := found.assigned; as == nil || day < as.StartsOn || day > as.EndsOn {
-				fields["assignment_id"] = "must be your assignment, active on occurred_on"
+				fields["assignment_id"] = "must be your assignment to a post of your branch, active on occurred_on"
 			}
 		}
 	} else if in.AssignmentID != nil {

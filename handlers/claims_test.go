@@ -303,6 +303,15 @@ func TestClaimLifecycle(t *testing.T) {
 	if d.Entry.Points != 30 || d.Entry.Category != "pioneer" {
 		t.Fatalf("pioneer entry: %+v", d.Entry)
 	}
+	// A member who has moved to another branch no longer holds the old branch's post.
+	var mover models.Member
+	e.post("/api/v1/members", e.adminT, map[string]any{"member_no": "A010", "name": "钱调动", "branch_id": tr.b1}).want(201).decode(&mover)
+	var moverAs models.PostAssignment
+	assign(mover.ID, yearStart, yearEnd).want(201).decode(&moverAs)
+	e.json("PATCH", fmt.Sprintf("/api/v1/members/%d", mover.ID), e.adminT, map[string]any{"branch_id": tr.b2}).want(200)
+	if r := e.claim(e.tokenFor(mover.ID), "", map[string]any{"rule_code": "pioneer.duty", "occurred_on": day, "assignment_id": moverAs.ID}).want(422); !strings.Contains(r.errFields()["assignment_id"], "your branch") {
+		t.Fatalf("pioneer duty on a post of the branch the member left: %s", r.Body)
+	}
 
 	// Batch: a result for every claim, failures included.
 	var ids []int64
