@@ -126,7 +126,8 @@ type demoBranch struct {
 // seedDemo creates a committee shaped like the spec's: 8 general branches, 130 branches
 // with two party groups each, 3,000 members with Chinese names, a secretary per branch
 // and per general branch, a leader and an admin, and months of activity in the ledger
-// (seedDemoActivity), whose claims show photos kept in store. Given the same day, it is deterministic.
+// (seedDemoActivity), whose claims show photos kept in store. Given the same day, it is
+// deterministic, but for the name of the photos' folder.
 func seedDemo(tx *gorm.DB, months int, loc *time.Location, now time.Time, store BlobStore) (models.Org, []DemoLogin, error) {
 	rng := rand.New(rand.NewPCG(2026, 7))
 	root, err := createOrg(tx, nil, models.KindCommittee, "示范大学党委")

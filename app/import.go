@@ -202,8 +202,9 @@ type orgRef struct {
 // taken for update and written from as it is then (see relock). A transaction MySQL
 // aborts (a deadlock between two such imports) is run again too. Each run again comes
 // after a short random pause, so that imports that met do not meet again in step; every
-// one of them needs another request to have created a member of the roster, so they
-// stop. EConflict if they keep happening five times, 503 for a fifth deadlock.
+// one of them needs another request to have created (or moved) a member or a group of
+// the roster, so they stop. EConflict if they keep happening five times, 503 for a fifth
+// deadlock.
 func (s *Members) Import(ctx context.Context, a *Actor, rows []RosterRow, progress func(done, total int)) (ImportResult, error) {
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
