@@ -23,10 +23,11 @@ type demoEvent struct {
 }
 
 // seedDemoActivity gives the demo committee months of believable activity: each member
-// has a diligence; 四个一 duties, volunteer hours and pioneer duties are claimed with photo
-// notes and mostly approved by the branch secretary (some still pending this month, a
-// few rejected); activity days and branch meetings are checked in at; secretaries now and
-// then record a bonus or a deduction. Caps hold. Everything goes through bulkLedger, so
+// has a diligence; 四个一 duties, volunteer hours and pioneer duties are claimed with notes
+// and photos and mostly approved by the branch secretary (some still pending this month,
+// a few rejected); activity days, branch meetings and party groups' meetings (党小组会, of
+// the group's members) are checked in at; secretaries now and then record a bonus or a
+// deduction. Caps hold. Everything goes through bulkLedger, so
 // the ledger verifies.
 // months counts this one (up to today) and the ones before it.
 func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, members []models.Member, admin models.Member, months int, now time.Time, loc *time.Location, rng *rand.Rand, store BlobStore) error {
@@ -60,6 +61,7 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 	var acts []models.Activity
 	actDay := map[int]models.Date{}
 	actBranch := map[int]int64{}
+	actGroup := map[int]int64{} // a 党小组会 is its party group's
 	for back := demoMonths - 1; back >= 0; back-- {
 		month := firstOf(back)
 		d := month
@@ -79,7 +81,12 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 				t, _ := time.ParseInLocation("2006-01-02", string(md), loc)
 				start := t.Add(19 * time.Hour)
 				actDay[len(acts)], actBranch[len(acts)] = md, b.org.ID
-				acts = append(acts, models.Activity{OrgID: b.org.ID, Title: []string{"支部党员大会", "党课", "支委会", "党小组会"}[rng.IntN(4)], RuleCode: "meeting.attend",
+				title, org := []string{"支部党员大会", "党课", "支委会", "党小组会"}[rng.IntN(4)], b.org.ID
+				if title == "党小组会" {
+					org = b.groups[k].ID
+					actGroup[len(acts)] = org
+				}
+				acts = append(acts, models.Activity{OrgID: org, Title: title, RuleCode: "meeting.attend",
 					StartsAt: start.UTC(), EndsAt: start.Add(2 * time.Hour).UTC(), CheckinCode: newCheckinCode(), CreatedAt: ts})
 			}
 		}
@@ -154,6 +161,9 @@ func seedDemoActivity(tx *gorm.DB, root models.Org, branches []demoBranch, membe
 		}
 		for i, a := range acts {
 			if actDay[i] < models.Date(firstOf(demoMonths-1).Format("2006-01-02")) {
+				continue
+			}
+			if g, ok := actGroup[i]; ok && (m.GroupID == nil || *m.GroupID != g) {
 				continue
 			}
 			if b, ok := actBranch[i]; ok && b != m.BranchID {

@@ -246,6 +246,16 @@ func TestDemoCodes(t *testing.T) {
 	if len(pending.Items) == 0 || shown == 0 || bare != 0 {
 		t.Fatalf("the demo secretary's queue: %d claims, %d 四个一 photos shown; %d claims needing evidence have no photo of their claimant's", len(pending.Items), shown, bare)
 	}
+	// Its party groups' meetings (党小组会) are the groups', checked in at by their members only.
+	var groupMeetings, atGroups, strangers, branchGroupMeetings int64
+	d.db.R.Raw(`SELECT COUNT(*) FROM activities a JOIN orgs o ON o.id = a.org_id WHERE o.kind = 'group'`).Scan(&groupMeetings)
+	d.db.R.Raw(`SELECT COUNT(*) FROM checkins c JOIN activities a ON a.id = c.activity_id JOIN orgs o ON o.id = a.org_id WHERE o.kind = 'group'`).Scan(&atGroups)
+	d.db.R.Raw(`SELECT COUNT(*) FROM checkins c JOIN activities a ON a.id = c.activity_id JOIN orgs o ON o.id = a.org_id JOIN members m ON m.id = c.member_id
+		WHERE o.kind = 'group' AND (m.group_id IS NULL OR m.group_id <> a.org_id)`).Scan(&strangers)
+	d.db.R.Raw(`SELECT COUNT(*) FROM activities a JOIN orgs o ON o.id = a.org_id WHERE o.kind <> 'group' AND a.title = '党小组会'`).Scan(&branchGroupMeetings)
+	if groupMeetings == 0 || atGroups == 0 || strangers != 0 || branchGroupMeetings != 0 {
+		t.Fatalf("the demo's 党小组会: %d of groups (%d check-ins, %d by members of no such group), %d of other orgs", groupMeetings, atGroups, strangers, branchGroupMeetings)
+	}
 	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:NOPE"}).want(401)
 	// A member number typed in lower case is the same member's, on both databases.
 	d.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "demo:d00001"}).want(200).decode(&pair)
