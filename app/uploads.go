@@ -128,7 +128,15 @@ func (s *Uploads) Create(ctx context.Context, a *Actor, r io.Reader) (models.Upl
 		return models.Upload{}, err
 	}
 	u := models.Upload{OwnerID: a.ID, ContentType: ct, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), StorageKey: key, CreatedAt: now.Truncate(time.Microsecond)}
-	if err := s.db.W.WithContext(ctx).Create(&u).Error; err != nil {
+	err = s.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&u).Error; err != nil {
+			return err
+		}
+		// Audited as every state change is, under the owner's branch (the storage key is
+		// not in the record: it is json:"-").
+		return writeAudit(tx, &a.ID, &a.BranchID, "upload.created", "upload", u.ID, nil, u)
+	})
+	if err != nil {
 		// The photo has no row, so nobody could ever read or attach it: it goes too (also
 		// when the request's deadline is what failed the row).
 		_ = s.store.Delete(context.WithoutCancel(ctx), key)

@@ -84,6 +84,24 @@ func TestUploads(t *testing.T) {
 	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.leadT).want(200)
 	e.get(fmt.Sprintf("/api/v1/uploads/%d", id), tr.bobT).want(404)
 	e.get("/api/v1/uploads/999999", tr.aliceT).want(404)
+
+	// Each upload is in the audit log, under its owner's branch: who, what, when, and
+	// never where it is stored.
+	var audit app.List[models.AuditRecord]
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.b1), e.adminT).want(200).decode(&audit)
+	uploads := 0
+	for _, rec := range audit.Items {
+		if rec.Action != "upload.created" {
+			continue
+		}
+		uploads++
+		if rec.ActorID == nil || *rec.ActorID != tr.alice || rec.OrgID == nil || *rec.OrgID != tr.b1 || strings.Contains(rec.After, "uploads/") || !strings.Contains(rec.After, `"sha256"`) {
+			t.Fatalf("an upload's audit record: %+v", rec)
+		}
+	}
+	if uploads != 4 { // the three formats and photo.png; the refused ones are not
+		t.Fatalf("%d uploads in the audit log, want 4", uploads)
+	}
 }
 
 func TestClaimLifecycle(t *testing.T) {
