@@ -54,6 +54,12 @@ func (s *Activities) CheckinsWritten() (together, alone uint64) { return s.write
 
 var errCheckedIn = models.Errorf(models.EConflict, "you have checked in already")
 
+// errRuleRetired answers a check-in at an activity whose rule an admin has switched off
+// since it was made: like a claim under such a rule, it earns nothing and is not taken.
+func errRuleRetired(rule models.Rule) error {
+	return models.Errorf(models.EConflict, "check-ins for %s (%s) are no longer taken: an admin has switched the rule off", rule.Name, rule.Code)
+}
+
 // checkinTogether writes the check-ins of batch in tx and sets each one's outcome, except
 // those it returns, which are to be written alone. It sets every outcome afresh, since
 // writeTx may run it again.
@@ -141,14 +147,14 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 		return nil, err
 	}
 	rules := map[string]models.Rule{}
-	var closed []int64
+	var refused []int64        // check-ins written and then refused, to take away again
 	var earned []*checkinWrite // in the order of entries
 	var entries []entryWrite
 	for _, cw := range todo {
 		l := locked[cw.actor.ID]
 		if l.Closed {
 			cw.res, cw.err = CheckinResult{}, errClosed(cw.day.Period())
-			closed = append(closed, ids[cw.key()])
+			refused = append(refused, ids[cw.key()])
 			continue
 		}
 		rule, ok := rules[cw.act.RuleCode]
@@ -157,6 +163,11 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 				return nil, err
 			}
 			rules[cw.act.RuleCode] = rule
+		}
+		if !rule.Active {
+			cw.res, cw.err = CheckinResult{}, errRuleRetired(rule)
+			refused = append(refused, ids[cw.key()])
+			continue
 		}
 		st := l.memberState
 		var award models.Points
@@ -167,9 +178,10 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 			earned = append(earned, cw)
 		}
 	}
-	if len(closed) > 0 {
-		// A closed month takes no check-ins: theirs go, as a check-in alone rolls back.
-		if err := tx.Where("id IN ?", closed).Delete(&models.Checkin{}).Error; err != nil {
+	if len(refused) > 0 {
+		// A closed month, or a rule switched off, takes no check-ins: theirs go, as a
+		// check-in alone rolls back.
+		if err := tx.Where("id IN ?", refused).Delete(&models.Checkin{}).Error; err != nil {
 			return nil, dbError("check in", err)
 		}
 	}
@@ -185,7 +197,7 @@ func checkinTogether(_ context.Context, tx *gorm.DB, batch []*checkinWrite) (alo
 	var audit []models.AuditRecord
 	for _, cw := range todo {
 		if cw.err != nil {
-			continue // its month is closed: nothing of it is written
+			continue // refused: nothing of it is written
 		}
 		rec, err := auditRecord(&cw.actor.ID, &cw.actor.BranchID, "checkin.created", "checkin", cw.res.Checkin.ID, nil, cw.res.Checkin)
 		if err != nil {
@@ -253,6 +265,9 @@ func (s *Activities) checkinAlone(ctx context.Context, cw *checkinWrite) (Checki
 		rule, err := currentRule(tx, cw.act.RuleCode)
 		if err != nil {
 			return err
+		}
+		if !rule.Active {
+			return errRuleRetired(rule)
 		}
 		var award models.Points
 		award, res.Capped = capAward(rule, rule.Points, st.RuleTotal)

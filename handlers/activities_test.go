@@ -292,6 +292,46 @@ func TestAMeetingChecksInAtOnce(t *testing.T) {
 	}
 }
 
+// An activity made before an admin switched its rule off takes no more check-ins, as no
+// claims are taken under such a rule: 409, nothing written, whether the check-ins come at
+// once (written together) or one by one. Switched on again, it takes them. Before, they
+// earned entries under the switched-off version of the rule.
+func TestCheckinsAtAnActivityWhoseRuleWasSwitchedOff(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	now := time.Now()
+	var act models.Activity
+	e.post("/api/v1/activities", e.adminT, map[string]any{"org_id": e.rootID, "title": "全体党员大会", "rule_code": "activity.day",
+		"starts_at": now.Add(-time.Minute).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
+	e.json("PATCH", "/api/v1/rules/activity.day", e.adminT, map[string]any{"active": false}).want(200)
+	var tokens []string
+	for i := range 12 {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("M%03d", i), "name": fmt.Sprintf("党员%d", i), "branch_id": []int64{tr.b1, tr.b3}[i%2]}).want(201).decode(&m)
+		tokens = append(tokens, e.tokenFor(m.ID))
+	}
+	checkin := func(token string) *result {
+		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token, map[string]any{"code": act.CheckinCode})
+	}
+	if got := concurrently(len(tokens), func(i int) int { return checkin(tokens[i]).Status }); got[409] != len(tokens) {
+		t.Fatalf("12 check-ins at once under a switched-off rule: %v", got)
+	}
+	if r := checkin(tr.aliceT).want(409); !strings.Contains(string(r.Body), "switched the rule off") {
+		t.Fatalf("a check-in alone under a switched-off rule: %s", r.Body)
+	}
+	var checkins, entries int64
+	e.db.R.Model(&models.Checkin{}).Where("activity_id = ?", act.ID).Count(&checkins)
+	e.db.R.Model(&models.Entry{}).Where("rule_code = ?", "activity.day").Count(&entries)
+	if checkins != 0 || entries != 0 {
+		t.Fatalf("%d check-ins and %d entries written under a switched-off rule", checkins, entries)
+	}
+	e.json("PATCH", "/api/v1/rules/activity.day", e.adminT, map[string]any{"active": true}).want(200)
+	checkin(tr.aliceT).want(201)
+	if got := concurrently(len(tokens), func(i int) int { return checkin(tokens[i]).Status }); got[201] != len(tokens) {
+		t.Fatalf("12 check-ins at once with the rule on again: %v", got)
+	}
+}
+
 // TestCheckinsCheckTheirCallerInTheirOwnTransaction: a check-in runs with the server's
 // cached copy of the caller, checked in the write's own transaction, as claims and
 // approvals do (TestWritesCheckTheirCallerInTheirOwnTransaction). Each change to the
