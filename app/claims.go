@@ -27,8 +27,7 @@ type Claims struct {
 	approvals *sharedWriter[*approval]
 	loc       *time.Location
 	now       func() time.Time
-	byMember  *Limiter // submissions; nil: unlimited
-	byIP      *Limiter
+	limit     callerLimit // submissions; the zero value: unlimited
 }
 
 // NewClaims returns the claim use cases; months begin in loc. Submissions from outside
@@ -41,8 +40,7 @@ func NewClaims(db *DB, loc *time.Location) *Claims {
 
 // Limit caps submissions per member and per client IP (see Allow).
 func (s *Claims) Limit(perMember, perIP RateLimit) *Claims {
-	s.byMember = NewLimiter(perMember.N, perMember.Per, perMember.N)
-	s.byIP = NewLimiter(perIP.N, perIP.Per, perIP.N)
+	s.limit = newCallerLimit(perMember, perIP)
 	return s
 }
 
@@ -50,15 +48,7 @@ func (s *Claims) Limit(perMember, perIP RateLimit) *Claims {
 // comes from, before Submit. A retry with the same key counts too: a client that retries
 // in a tight loop is slowed like any other. Returns ERateLimited, or nil (always, until
 // Limit is called).
-func (s *Claims) Allow(member int64, ip string) error {
-	if s.byMember == nil {
-		return nil
-	}
-	if err := s.byMember.Allow(strconv.FormatInt(member, 10)); err != nil {
-		return err
-	}
-	return s.byIP.Allow(ip)
-}
+func (s *Claims) Allow(member int64, ip string) error { return s.limit.Allow(member, ip) }
 
 // ClaimInput is what POST /claims takes.
 type ClaimInput struct {

@@ -55,7 +55,10 @@ type Config struct {
 	// Claim submissions allowed per member and per client IP.
 	ClaimPerMember RateLimit
 	ClaimPerIP     RateLimit
-	LogLevel       string
+	// Evidence photos allowed per member and per client IP.
+	UploadPerMember RateLimit
+	UploadPerIP     RateLimit
+	LogLevel        string
 }
 
 // DefaultWechatBaseURL is WeChat's API host; tests point LEDGER_WECHAT_BASE_URL at a fake.
@@ -146,6 +149,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ClaimPerIP, err = parseRate(get("LEDGER_CLAIM_LIMIT_IP", "600/1m")); err != nil {
 		return c, fmt.Errorf("config: LEDGER_CLAIM_LIMIT_IP: %w", err)
+	}
+	if c.UploadPerMember, err = parseRate(get("LEDGER_UPLOAD_LIMIT_MEMBER", "60/1h")); err != nil {
+		return c, fmt.Errorf("config: LEDGER_UPLOAD_LIMIT_MEMBER: %w", err)
+	}
+	if c.UploadPerIP, err = parseRate(get("LEDGER_UPLOAD_LIMIT_IP", "3000/1h")); err != nil {
+		return c, fmt.Errorf("config: LEDGER_UPLOAD_LIMIT_IP: %w", err)
 	}
 	if c.LoginPerIP, err = parseRate(get("LEDGER_LOGIN_LIMIT_IP", "30/1m")); err != nil {
 		return c, fmt.Errorf("config: LEDGER_LOGIN_LIMIT_IP: %w", err)

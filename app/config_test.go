@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"partyledger/app"
 )
@@ -27,6 +28,10 @@ func TestConfigGeneratesAndKeepsTheSigningKey(t *testing.T) {
 	}
 	if c1.Addr != ":8080" || c1.DBDriver != "sqlite" || c1.DBDSN != filepath.Join(dir, "ledger.db") || c1.Location.String() != "Asia/Shanghai" || c1.Demo {
 		t.Fatalf("defaults: %+v", c1)
+	}
+	if c1.ClaimPerMember != (app.RateLimit{N: 30, Per: time.Minute}) || c1.ClaimPerIP != (app.RateLimit{N: 600, Per: time.Minute}) ||
+		c1.UploadPerMember != (app.RateLimit{N: 60, Per: time.Hour}) || c1.UploadPerIP != (app.RateLimit{N: 3000, Per: time.Hour}) {
+		t.Fatalf("default limits: claims %v and %v, uploads %v and %v", c1.ClaimPerMember, c1.ClaimPerIP, c1.UploadPerMember, c1.UploadPerIP)
 	}
 	os.Chmod(filepath.Join(dir, "jwt.key"), 0o644)
 	if _, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir})); err == nil || !strings.Contains(err.Error(), "chmod 600") {
@@ -110,6 +115,8 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		"year of publicity":  {"LEDGER_PUBLICITY_DAYS": "61"},
 		"huge report":        {"LEDGER_REPORT_MAX_ROWS": "1000001"},
 		"zero claims":        {"LEDGER_CLAIM_LIMIT_IP": "0/1m"},
+		"bad upload limit":   {"LEDGER_UPLOAD_LIMIT_MEMBER": "60"},
+		"zero uploads":       {"LEDGER_UPLOAD_LIMIT_IP": "0/1h"},
 		"zero period":        {"LEDGER_LOGIN_LIMIT_USER": "5/0s"},
 		"negative period":    {"LEDGER_LOGIN_LIMIT_IP": "5/-1m"},
 		"a star at zero":     {"LEDGER_STAR_THRESHOLDS": "0,120,180,240"},

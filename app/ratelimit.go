@@ -2,6 +2,7 @@ package app
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,6 +49,26 @@ func (l *Limiter) Allow(key string) error {
 		wait = 1
 	}
 	return &models.Error{Code: models.ERateLimited, Message: "too many attempts, slow down", RetryAfter: int(wait)}
+}
+
+// callerLimit caps something a member does per member and per client IP (claims,
+// uploads). Its zero value allows everything.
+type callerLimit struct{ byMember, byIP *Limiter }
+
+func newCallerLimit(perMember, perIP RateLimit) callerLimit {
+	return callerLimit{NewLimiter(perMember.N, perMember.Per, perMember.N), NewLimiter(perIP.N, perIP.Per, perIP.N)}
+}
+
+// Allow takes one event from the allowances of member and of the client IP it comes from.
+// Returns ERateLimited, or nil.
+func (l callerLimit) Allow(member int64, ip string) error {
+	if l.byMember == nil {
+		return nil
+	}
+	if err := l.byMember.Allow(strconv.FormatInt(member, 10)); err != nil {
+		return err
+	}
+	return l.byIP.Allow(ip)
 }
 
 // sweep forgets the buckets that are full again (their keys have been quiet), and if

@@ -100,10 +100,24 @@ var allowedImages = map[string]bool{"image/jpeg": true, "image/png": true, "imag
 type Uploads struct {
 	db    *DB
 	store BlobStore
+	limit callerLimit // uploads; the zero value: unlimited
 }
 
-// NewUploads returns the upload use cases over a blob store.
+// NewUploads returns the upload use cases over a blob store. Uploads (Allow) are
+// unlimited until Limit is called.
 func NewUploads(db *DB, store BlobStore) *Uploads { return &Uploads{db: db, store: store} }
+
+// Limit caps uploads per member and per client IP: each may be 10 MB, and what a member
+// uploads stays on the disk, so a member's account (or a script with its token) must
+// not be able to fill the disk at the speed of the network.
+func (s *Uploads) Limit(perMember, perIP RateLimit) *Uploads {
+	s.limit = newCallerLimit(perMember, perIP)
+	return s
+}
+
+// Allow takes one upload from the allowances of member and of the client IP, before
+// Create. Returns ERateLimited, or nil (always, until Limit is called).
+func (s *Uploads) Allow(member int64, ip string) error { return s.limit.Allow(member, ip) }
 
 // Create stores a photo of the actor's. Returns ETooLarge or EMediaType.
 func (s *Uploads) Create(ctx context.Context, a *Actor, r io.Reader) (models.Upload, error) {

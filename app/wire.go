@@ -35,7 +35,7 @@ func NewServices(cfg Config, db *DB, wechat Code2Sessioner, log *slog.Logger) *S
 		Rules:      NewRules(db),
 		Audit:      NewAudit(db),
 		Claims:     NewClaims(db, cfg.Location).Limit(cfg.ClaimPerMember, cfg.ClaimPerIP),
-		Uploads:    NewUploads(db, FSStore{Dir: cfg.DataDir}),
+		Uploads:    NewUploads(db, FSStore{Dir: cfg.DataDir}).Limit(cfg.UploadPerMember, cfg.UploadPerIP),
 		Posts:      NewPosts(db),
 		Activities: NewActivities(db, cfg.Location),
 		Appeals:    NewAppeals(db),

@@ -79,6 +79,9 @@ type uploadResp struct {
 
 // createUpload takes an evidence photo as the "file" field of a multipart form.
 func (s *Server) createUpload(c *fiber.Ctx) error {
+	if err := s.Uploads.Allow(actor(c).ID, clientIP(c)); err != nil {
+		return err
+	}
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mt != fiber.MIMEMultipartForm {
 		return models.Errorf(models.EMediaType, "send the photo as multipart/form-data with a field named file")

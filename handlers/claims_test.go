@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"mime/multipart"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -606,6 +608,37 @@ func TestClaimSubmissionsAreRateLimited(t *testing.T) {
 	e.db.R.Model(&models.Claim{}).Count(&n)
 	if n != 5 {
 		t.Fatalf("%d claims were made, want 5", n)
+	}
+}
+
+// Uploads are limited per member and per client IP, as claims are: a photo may be 10 MB
+// and stays on the disk, so one account must not fill the disk at the network's speed.
+// A refused upload writes no file and no row.
+func TestUploadsAreRateLimited(t *testing.T) {
+	e := newEnv(t, map[string]string{"LEDGER_UPLOAD_LIMIT_MEMBER": "3/1h", "LEDGER_UPLOAD_LIMIT_IP": "5/1h"})
+	tr := e.seedTree()
+	for i := 0; i < 3; i++ {
+		e.upload(tr.aliceT, "photo.png", pngBytes).want(201)
+	}
+	r := e.upload(tr.aliceT, "photo.png", pngBytes).want(429)
+	if r.Header.Get("Retry-After") == "" || r.errCode() != "rate_limited" {
+		t.Fatalf("429 without Retry-After or code: %v %s", r.Header, r.Body)
+	}
+	// Two more from the same address, then the address has had its five.
+	for _, want := range []int{201, 201, 429} {
+		e.upload(tr.bobT, "photo.png", pngBytes).want(want)
+	}
+	var rows int64
+	e.db.R.Model(&models.Upload{}).Count(&rows)
+	files := 0
+	filepath.WalkDir(filepath.Join(e.cfg.DataDir, "uploads"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if rows != 5 || files != 5 {
+		t.Fatalf("%d upload rows and %d files for 5 uploads taken", rows, files)
 	}
 }
 

@@ -204,12 +204,13 @@ func MySQLDatabase(serverDSN, name string) (string, func(), error) {
 }
 
 // DemoEnv is the environment of a demo server signing with Key (one month of demo activity, the per-IP
-// claim limit lifted: every simulated member sends from loopback) with its data under
+// claim and upload limits lifted, as every simulated member sends from loopback, and the
+// per-member upload limit too, as the mix has members file claims for hours) with its data under
 // dir, on driver; on MySQL in a fresh database named name, which drop removes. db is a
 // handle on the same database, opened with sqliteParams on SQLite.
 func DemoEnv(driver, mysqlDSN, dir, name, sqliteParams string) (env map[string]string, db *sql.DB, drop func(), err error) {
 	env = map[string]string{"LEDGER_JWT_SECRET": Key, "LEDGER_DATA_DIR": filepath.Join(dir, "data"), "LEDGER_DEMO": "1",
-		"LEDGER_DEMO_MONTHS": "1", "LEDGER_CLAIM_LIMIT_IP": "1000000/1m"}
+		"LEDGER_DEMO_MONTHS": "1", "LEDGER_CLAIM_LIMIT_IP": "1000000/1m", "LEDGER_UPLOAD_LIMIT_IP": "1000000/1m", "LEDGER_UPLOAD_LIMIT_MEMBER": "1000000/1m"}
 	drop = func() {}
 	if driver == "mysql" {
 		var dsn string

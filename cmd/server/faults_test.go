@@ -74,7 +74,7 @@ func TestMain(m *testing.M) {
 func faultEnv(t *testing.T, extra map[string]string) (map[string]string, *sql.DB) {
 	t.Helper()
 	env := map[string]string{"LEDGER_JWT_SECRET": faultKey, "LEDGER_DATA_DIR": t.TempDir(), "LEDGER_DEMO": "1", "LEDGER_DEMO_MONTHS": "1",
-		"LEDGER_CLAIM_LIMIT_IP": "1000000/1m"}
+		"LEDGER_CLAIM_LIMIT_IP": "1000000/1m", "LEDGER_UPLOAD_LIMIT_IP": "1000000/1m", "LEDGER_UPLOAD_LIMIT_MEMBER": "1000000/1m"}
 	for k, v := range extra {
 		env[k] = v
 	}
