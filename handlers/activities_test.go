@@ -243,17 +243,8 @@ func TestAPartyGroupsMeeting(t *testing.T) {
 func TestAMeetingChecksInAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
-	now := time.Now()
-	var act models.Activity
-	e.post("/api/v1/activities", e.adminT, map[string]any{"org_id": e.rootID, "title": "全体党员大会", "rule_code": "activity.day",
-		"starts_at": now.Add(-time.Minute).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
-	var ids []int64
-	var tokens []string
-	for i := range 24 {
-		var m models.Member
-		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("M%03d", i), "name": fmt.Sprintf("党员%d", i), "branch_id": []int64{tr.b1, tr.b3}[i%2]}).want(201).decode(&m)
-		ids, tokens = append(ids, m.ID), append(tokens, e.tokenFor(m.ID))
-	}
+	act := e.meetingOfAll()
+	ids, tokens := e.newMembers(tr, 24)
 	together0 := metric(t, e, `ledger_checkins_total{written="together"}`)
 	got := concurrently(2*len(tokens), func(i int) int {
 		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), tokens[i/2], map[string]any{"code": act.CheckinCode}).Status
@@ -299,17 +290,9 @@ func TestAMeetingChecksInAtOnce(t *testing.T) {
 func TestCheckinsAtAnActivityWhoseRuleWasSwitchedOff(t *testing.T) {
 	e := newEnv(t, nil)
 	tr := e.seedTree()
-	now := time.Now()
-	var act models.Activity
-	e.post("/api/v1/activities", e.adminT, map[string]any{"org_id": e.rootID, "title": "全体党员大会", "rule_code": "activity.day",
-		"starts_at": now.Add(-time.Minute).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
+	act := e.meetingOfAll()
 	e.json("PATCH", "/api/v1/rules/activity.day", e.adminT, map[string]any{"active": false}).want(200)
-	var tokens []string
-	for i := range 12 {
-		var m models.Member
-		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("M%03d", i), "name": fmt.Sprintf("党员%d", i), "branch_id": []int64{tr.b1, tr.b3}[i%2]}).want(201).decode(&m)
-		tokens = append(tokens, e.tokenFor(m.ID))
-	}
+	_, tokens := e.newMembers(tr, 12)
 	checkin := func(token string) *result {
 		return e.post(fmt.Sprintf("/api/v1/activities/%d/checkin", act.ID), token, map[string]any{"code": act.CheckinCode})
 	}
@@ -378,4 +361,27 @@ func TestCheckinsCheckTheirCallerInTheirOwnTransaction(t *testing.T) {
 	if c, n := written(tr.sec); c+n != 0 {
 		t.Fatalf("a disabled member: %d check-ins and %d entries written", c, n)
 	}
+}
+
+// meetingOfAll opens a committee-wide activity day (全体党员大会) that began a minute ago
+// and lasts an hour.
+func (e *testEnv) meetingOfAll() models.Activity {
+	e.t.Helper()
+	now := time.Now()
+	var act models.Activity
+	e.post("/api/v1/activities", e.adminT, map[string]any{"org_id": e.rootID, "title": "全体党员大会", "rule_code": "activity.day",
+		"starts_at": now.Add(-time.Minute).Format(time.RFC3339), "ends_at": now.Add(time.Hour).Format(time.RFC3339)}).want(201).decode(&act)
+	return act
+}
+
+// newMembers adds n members (M000, M001, …) to b1 and b3 by turns and returns their ids
+// and tokens.
+func (e *testEnv) newMembers(tr tree, n int) (ids []int64, tokens []string) {
+	e.t.Helper()
+	for i := range n {
+		var m models.Member
+		e.post("/api/v1/members", e.adminT, map[string]any{"member_no": fmt.Sprintf("M%03d", i), "name": fmt.Sprintf("党员%d", i), "branch_id": []int64{tr.b1, tr.b3}[i%2]}).want(201).decode(&m)
+		ids, tokens = append(ids, m.ID), append(tokens, e.tokenFor(m.ID))
+	}
+	return ids, tokens
 }
