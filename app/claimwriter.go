@@ -48,7 +48,14 @@ func newClaimWriter(db *DB) *sharedWriter[*claimWrite] {
 		},
 		func(ctx context.Context, cw *claimWrite) {
 			one := []*claimWrite{cw}
-			if err := db.writeTx(ctx, func(tx *gorm.DB) error { return insertClaims(tx, one) }); err != nil {
+			write := func(tx *gorm.DB) error { return insertClaims(tx, one) }
+			err := db.writeTx(ctx, write)
+			if isForeignKey(err) {
+				// A photo swept (Uploads.Sweep) between its check and the claim's insert:
+				// checked again, the claim is refused for it.
+				err = db.writeTx(ctx, write)
+			}
+			if err != nil {
 				cw.claim.ID, cw.err = 0, err
 			}
 		},

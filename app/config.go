@@ -58,7 +58,9 @@ type Config struct {
 	// Evidence photos allowed per member and per client IP.
 	UploadPerMember RateLimit
 	UploadPerIP     RateLimit
-	LogLevel        string
+	// UploadKeep is how long a photo no claim uses is kept before the sweep removes it.
+	UploadKeep time.Duration
+	LogLevel   string
 }
 
 // DefaultWechatBaseURL is WeChat's API host; tests point LEDGER_WECHAT_BASE_URL at a fake.
@@ -113,6 +115,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"LEDGER_DB_WAIT", 30 * time.Second, &c.DBWait},
 		{"LEDGER_WECHAT_TIMEOUT", 5 * time.Second, &c.WechatTimeout},
 		{"LEDGER_REQUEST_TIMEOUT", 10 * time.Second, &c.RequestTimeout},
+		{"LEDGER_UPLOAD_KEEP", 72 * time.Hour, &c.UploadKeep},
 	} {
 		*d.dst = d.def
 		if v := getenv(d.key); v != "" {

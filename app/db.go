@@ -410,6 +410,20 @@ func isDuplicate(err error) bool {
 	return errors.As(err, &myErr) && myErr.Number == 1062
 }
 
+// isForeignKey reports whether err is a foreign key's refusal: a row that names a row
+// that is not there, or the delete of a row that others name.
+func isForeignKey(err error) bool {
+	var sqliteErr interface{ Code() int }
+	if errors.Is(err, gorm.ErrForeignKeyViolated) {
+		return true
+	}
+	if errors.As(err, &sqliteErr) {
+		return sqliteErr.Code() == 787 // SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && (myErr.Number == 1451 || myErr.Number == 1452)
+}
+
 // unavailableMySQL are the server's answers that mean "not now" rather than "wrong
 // statement": too many connections (1040, 1203), access denied while connecting (1045,
 // as during a credential rotation or failover), shutdown in progress (1053), the

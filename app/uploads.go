@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -188,8 +189,170 @@ func (s *Uploads) Open(ctx context.Context, a *Actor, id int64) (models.Upload, 
 		}
 	}
 	rc, err := s.store.Open(ctx, u.StorageKey)
+	if errors.Is(err, os.ErrNotExist) { // swept as it was read (Sweep)
+		return u, nil, errUploadNotFound
+	}
 	if err != nil {
 		return u, nil, fmt.Errorf("open upload %d: %w", id, err)
 	}
 	return u, rc, nil
+}
+
+// UploadSweep is what one sweep of unused photos removed.
+type UploadSweep struct {
+	Uploads int   // unused uploads removed, row and photo
+	Bytes   int64 // the size of their photos
+	Strays  int   // files of the store that no upload row names, removed (Strays only)
+}
+
+// sweepBatch is how many unused uploads a sweep reads at a time.
+const sweepBatch = 500
+
+// Sweep removes the uploads that no claim uses and that are older than keep, row and
+// photo: a member who uploads and never files the claim would otherwise keep the photo
+// on the disk for ever. Each goes in a transaction of its own that deletes the row only
+// if no claim has taken it meanwhile (a claim that takes it after the delete is refused:
+// the photo is not the member's any more), audited as "upload.deleted" under its owner's
+// branch, by nobody; the photo is deleted once that commits. A photo that cannot be
+// deleted stays for the next sweep's Strays.
+func (s *Uploads) Sweep(ctx context.Context, keep time.Duration) (UploadSweep, error) {
+	var done UploadSweep
+	cutoff := time.Now().UTC().Add(-keep)
+	var failed error
+	for after := int64(0); ; {
+		var batch []struct {
+			models.Upload
+			BranchID int64
+		}
+		err := s.db.R.WithContext(ctx).Table("uploads").Select("uploads.*, members.branch_id").
+			Joins("JOIN members ON members.id = uploads.owner_id").
+			Where("uploads.id > ? AND uploads.created_at < ?", after, cutoff).
+			Where("NOT EXISTS (SELECT 1 FROM claim_evidence e WHERE e.upload_id = uploads.id)").
+			Order("uploads.id").Limit(sweepBatch).Scan(&batch).Error
+		if err != nil {
+			return done, dbError("sweep uploads", err)
+		}
+		for _, u := range batch {
+			after = u.ID
+			gone := false
+			err := s.db.writeTx(ctx, func(tx *gorm.DB) error {
+				res := tx.Exec("DELETE FROM uploads WHERE id = ? AND NOT EXISTS (SELECT 1 FROM claim_evidence e WHERE e.upload_id = ?)", u.ID, u.ID)
+				if res.Error != nil || res.RowsAffected == 0 { // taken by a claim, or by another sweep
+					gone = false
+					return res.Error
+				}
+				gone = true
+				return writeAudit(tx, nil, &u.BranchID, "upload.deleted", "upload", u.ID, u.Upload, nil)
+			})
+			if isForeignKey(err) { // a claim took it as it went
+				continue
+			}
+			if err != nil {
+				return done, dbError("sweep uploads", err)
+			}
+			if !gone {
+				continue
+			}
+			done.Uploads++
+			done.Bytes += u.Size
+			if err := s.store.Delete(ctx, u.StorageKey); err != nil && failed == nil {
+				failed = err
+			}
+		}
+		if len(batch) < sweepBatch {
+			return done, failed
+		}
+	}
+}
+
+// BlobLister is a BlobStore that can list its blobs, so that a sweep can find the photos
+// no upload row names: FSStore.
+type BlobLister interface {
+	// List calls fn with the key and last change of each blob whose key begins with
+	// prefix, in no particular order.
+	List(ctx context.Context, prefix string, fn func(key string, changed time.Time) error) error
+}
+
+// List walks the files under the folder of prefix, which ends in "/". Temporary files
+// (a Put cut short) are listed too.
+func (s FSStore) List(ctx context.Context, prefix string, fn func(key string, changed time.Time) error) error {
+	root := filepath.Join(s.Dir, filepath.FromSlash(prefix))
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) { // deleted as we walked
+				return nil
+			}
+			return err
+		}
+		rel, err := filepath.Rel(s.Dir, path)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel), info.ModTime())
+	})
+	if errors.Is(err, os.ErrNotExist) { // no uploads yet
+		return nil
+	}
+	return err
+}
+
+// Strays removes the photos of the store (when it can list them) that are older than
+// keep and that no upload row names: a photo whose row never came (the server stopped
+// between the two) or whose sweep could not delete it, and temporary files of a Put cut
+// short. Anything younger than keep may still be on its way to its row, so it stays.
+func (s *Uploads) Strays(ctx context.Context, keep time.Duration) (UploadSweep, error) {
+	var done UploadSweep
+	lister, ok := s.store.(BlobLister)
+	if !ok {
+		return done, nil
+	}
+	cutoff := time.Now().Add(-keep)
+	var keys []string
+	check := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		var rows []string
+		if err := s.db.R.WithContext(ctx).Model(&models.Upload{}).Where("storage_key IN ?", keys).Pluck("storage_key", &rows).Error; err != nil {
+			return dbError("sweep uploads", err)
+		}
+		known := make(map[string]bool, len(rows))
+		for _, k := range rows {
+			known[k] = true
+		}
+		for _, k := range keys {
+			if !known[k] {
+				if err := s.store.Delete(ctx, k); err != nil {
+					return err
+				}
+				done.Strays++
+			}
+		}
+		keys = keys[:0]
+		return nil
+	}
+	err := lister.List(ctx, "uploads/", func(key string, changed time.Time) error {
+		if !changed.Before(cutoff) {
+			return nil
+		}
+		keys = append(keys, key)
+		if len(keys) < sweepBatch {
+			return nil
+		}
+		return check()
+	})
+	if err != nil {
+		return done, err
+	}
+	return done, check()
 }

@@ -3,9 +3,11 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"mime/multipart"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -806,5 +808,187 @@ func TestWritesCheckTheirCallerInTheirOwnTransaction(t *testing.T) {
 	}
 	if s := status(c.ID); s != "pending" {
 		t.Fatalf("claim c: %s", s)
+	}
+}
+
+// storedPhoto returns the file of an upload, "" once its row is gone.
+func (e *testEnv) storedPhoto(id int64) string {
+	e.t.Helper()
+	var keys []string
+	if err := e.db.R.Model(&models.Upload{}).Where("id = ?", id).Pluck("storage_key", &keys).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	return filepath.Join(e.cfg.DataDir, filepath.FromSlash(keys[0]))
+}
+
+// ageUploads makes uploads look uploaded long ago, files included.
+func (e *testEnv) ageUploads(ago time.Duration, ids ...int64) {
+	e.t.Helper()
+	then := time.Now().Add(-ago)
+	for _, id := range ids {
+		if err := os.Chtimes(e.storedPhoto(id), then, then); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.db.W.Model(&models.Upload{}).Where("id IN ?", ids).Update("created_at", then.UTC()).Error; err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A photo that no claim took within LEDGER_UPLOAD_KEEP is removed, row and file, and
+// audited; photos that claims use, and younger ones, stay. Files of the store that no
+// upload names are removed too, once they are as old.
+func TestUnusedPhotosAreSwept(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	ctx := context.Background()
+	keep := e.cfg.UploadKeep
+	if keep != 72*time.Hour {
+		t.Fatalf("LEDGER_UPLOAD_KEEP is %v by default, want 72h", keep)
+	}
+	unused, used, young, bobs := e.uploadID(tr.aliceT), e.uploadID(tr.aliceT), e.uploadID(tr.aliceT), e.uploadID(tr.bobT)
+	e.claim(tr.aliceT, "", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{used}}).want(201)
+	e.ageUploads(keep+time.Hour, unused, used, bobs)
+	e.ageUploads(keep-time.Hour, young)
+	files := map[int64]string{}
+	for _, id := range []int64{unused, used, young, bobs} {
+		files[id] = e.storedPhoto(id)
+	}
+	// Files no upload names: one as old as the swept photos, one of a Put cut short, one
+	// just written (its row may be on its way).
+	uploadsDir := filepath.Join(e.cfg.DataDir, "uploads")
+	strayOld, strayTmp, strayNew := filepath.Join(uploadsDir, "2020-01", "7-lost"), filepath.Join(uploadsDir, "2020-01", "7-cut.1a2b.tmp"), filepath.Join(uploadsDir, "2020-01", "7-new")
+	os.MkdirAll(filepath.Dir(strayOld), 0o700)
+	for _, f := range []string{strayOld, strayTmp, strayNew} {
+		if err := os.WriteFile(f, pngBytes, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-keep - time.Hour)
+	os.Chtimes(strayOld, long, long)
+	os.Chtimes(strayTmp, long, long)
+
+	done, err := e.svc.Uploads.Sweep(ctx, keep)
+	if err != nil || done.Uploads != 2 || done.Bytes != 2*int64(len(pngBytes)) {
+		t.Fatalf("the sweep removed %+v (%v), want the two unused old photos", done, err)
+	}
+	for id, gone := range map[int64]bool{unused: true, bobs: true, used: false, young: false} {
+		_, err := os.Stat(files[id])
+		if gone != errors.Is(err, os.ErrNotExist) || gone != (e.storedPhoto(id) == "") {
+			t.Fatalf("upload %d: file %v, row %q; want gone %v", id, err, e.storedPhoto(id), gone)
+		}
+	}
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", unused), tr.aliceT).want(404)
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", used), tr.secT).want(200)
+	e.get(fmt.Sprintf("/api/v1/uploads/%d", young), tr.aliceT).want(200)
+	// A swept photo is evidence of nothing.
+	r := e.claim(tr.aliceT, "", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{unused}}).want(422)
+	if r.errFields()["evidence_ids"] == "" {
+		t.Fatalf("a claim with a swept photo: %s", r.Body)
+	}
+	// Audited by nobody under the owner's branch, with what was removed but not where it
+	// was stored.
+	var recs []models.AuditRecord
+	e.db.R.Where("action = ?", "upload.deleted").Order("entity_id").Find(&recs)
+	if len(recs) != 2 || recs[0].EntityID != unused || recs[1].EntityID != bobs {
+		t.Fatalf("audit of the sweep: %+v", recs)
+	}
+	for i, branch := range []int64{tr.b1, tr.b2} {
+		rec := recs[i]
+		if rec.ActorID != nil || rec.OrgID == nil || *rec.OrgID != branch || !strings.Contains(rec.Before, `"sha256"`) || strings.Contains(rec.Before, "uploads/") || rec.After != "null" {
+			t.Fatalf("audit record of a swept photo: %+v", rec)
+		}
+	}
+	// Again: nothing more to do.
+	if again, err := e.svc.Uploads.Sweep(ctx, keep); err != nil || again != (app.UploadSweep{}) {
+		t.Fatalf("a second sweep: %+v %v", again, err)
+	}
+	strays, err := e.svc.Uploads.Strays(ctx, keep)
+	if err != nil || strays.Strays != 2 {
+		t.Fatalf("strays: %+v %v, want the old file and the cut one", strays, err)
+	}
+	for f, gone := range map[string]bool{strayOld: true, strayTmp: true, strayNew: false, files[used]: false, files[young]: false} {
+		if _, err := os.Stat(f); gone != errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: %v, want gone %v", f, err, gone)
+		}
+	}
+}
+
+// The server sweeps by itself: the sweeper started as cmd/server starts it removes an
+// unused old photo, logs it, and stops when asked.
+func TestTheSweeperRunsInTheBackground(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	id := e.uploadID(tr.aliceT)
+	file := e.storedPhoto(id)
+	e.ageUploads(e.cfg.UploadKeep+time.Minute, id)
+	sw := app.StartSweeper(e.svc.Uploads, e.cfg.UploadKeep, time.Millisecond, app.NewLogger(e.logs, "info"))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.logs.String(), "swept unused photos") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	sw.Stop()
+	if _, err := os.Stat(file); e.storedPhoto(id) != "" || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the sweeper left the unused photo (file: %v)", err)
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"swept unused photos","removed":1`) {
+		t.Fatalf("the sweep is not in the log:\n%s", e.logs.String())
+	}
+}
+
+// A sweep that meets claims taking its photos: each photo ends either evidence of its
+// claim, row and file kept, or swept with its claim refused (422); never a claim whose
+// photo is gone, and never a 500 or 503.
+func TestPhotosSweptWhileClaimsTakeThem(t *testing.T) {
+	e := newEnv(t, map[string]string{"LEDGER_CLAIM_LIMIT_MEMBER": "1000/1m", "LEDGER_CLAIM_LIMIT_IP": "10000/1m", "LEDGER_UPLOAD_LIMIT_MEMBER": "10000/1h", "LEDGER_UPLOAD_LIMIT_IP": "10000/1h"})
+	tr := e.seedTree()
+	ctx := context.Background()
+	keep := e.cfg.UploadKeep
+	taken, swept := 0, 0
+	for round := 0; round < 8; round++ {
+		ids := make([]int64, 12)
+		for i := range ids {
+			ids[i] = e.uploadID(tr.aliceT)
+		}
+		e.ageUploads(keep+time.Hour, ids...)
+		statuses := make([]int, len(ids))
+		var sweepErr error
+		concurrently(len(ids)+1, func(i int) int {
+			if i == len(ids) {
+				_, sweepErr = e.svc.Uploads.Sweep(ctx, keep)
+				return 0
+			}
+			statuses[i] = e.claim(tr.aliceT, "", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{ids[i]}}).Status
+			return statuses[i]
+		})
+		if sweepErr != nil {
+			t.Fatalf("round %d: the sweep failed: %v", round, sweepErr)
+		}
+		for i, id := range ids {
+			file := e.storedPhoto(id)
+			var uses int64
+			e.db.R.Model(&models.ClaimEvidence{}).Where("upload_id = ?", id).Count(&uses)
+			switch statuses[i] {
+			case 201:
+				if _, err := os.Stat(file); file == "" || err != nil || uses != 1 {
+					t.Fatalf("round %d: a claim took photo %d, whose row is %q (file: %v), evidence of %d claims", round, id, file, err, uses)
+				}
+				taken++
+			case 422:
+				if file != "" || uses != 0 {
+					t.Fatalf("round %d: a claim was refused photo %d, which is still there (%q, %d uses)", round, id, file, uses)
+				}
+				swept++
+			default:
+				t.Fatalf("round %d: a claim answered %d", round, statuses[i])
+			}
+		}
+	}
+	t.Logf("%d photos taken by their claims, %d swept first", taken, swept)
+	if taken == 0 || swept == 0 {
+		t.Logf("the sweep and the claims did not meet both ways this run")
 	}
 }

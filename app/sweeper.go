@@ -1,0 +1,70 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Sweeper removes unused photos in the background while the server runs: the uploads no
+// claim took within keep, every hour (Uploads.Sweep), and the files no upload names, at
+// the first sweep and once a day after (Uploads.Strays, which walks the whole store).
+type Sweeper struct {
+	stop context.CancelFunc
+	done sync.WaitGroup
+}
+
+// sweepEvery is how often the sweeper runs; strayEvery, how many of its runs pass
+// between two walks of the store.
+const (
+	sweepEvery = time.Hour
+	strayEvery = 24
+)
+
+// StartSweeper starts sweeping after first, then every hour, until Stop.
+func StartSweeper(uploads *Uploads, keep, first time.Duration, log *slog.Logger) *Sweeper {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Sweeper{stop: cancel}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		wait := first
+		for run := 0; ; run++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = sweepEvery
+			sweepOnce(ctx, uploads, keep, run%strayEvery == 0, log)
+		}
+	}()
+	return w
+}
+
+// Stop ends the sweeps, waiting for one under way to give up.
+func (w *Sweeper) Stop() {
+	w.stop()
+	w.done.Wait()
+}
+
+// sweepOnce sweeps the unused uploads, and the stray files with strays, and logs what it
+// removed and what failed.
+func sweepOnce(ctx context.Context, uploads *Uploads, keep time.Duration, strays bool, log *slog.Logger) {
+	start := time.Now()
+	done, err := uploads.Sweep(ctx, keep)
+	if err == nil && strays {
+		var s UploadSweep
+		s, err = uploads.Strays(ctx, keep)
+		done.Strays = s.Strays
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("sweeping unused photos", "err", err.Error(), "removed", done.Uploads, "strays", done.Strays)
+		return
+	}
+	if done.Uploads > 0 || done.Strays > 0 {
+		log.Info("swept unused photos", "removed", done.Uploads, "bytes", done.Bytes, "strays", done.Strays,
+			"keep", keep.String(), "ms", time.Since(start).Milliseconds())
+	}
+}
