@@ -36,6 +36,9 @@ Commands:
                   branch/支部, optional group/党小组 and status/状态), all or nothing
   verify          recompute every running total from the entries and check every member's
                   hash chain; exits 1 naming the first mismatch
+  sweep           remove the evidence photos no claim took within LEDGER_UPLOAD_KEEP (72h),
+                  and the files under LEDGER_DATA_DIR/uploads that no upload names (the
+                  server does both by itself too: every hour, and once a day)
   report [-org ID] [-period YYYY-MM] [-format xlsx|csv] [-sheet members|branches] -o FILE
                   write the monthly report of an org subtree (default: the whole tree,
                   this month, xlsx); -o - writes to standard output
@@ -100,6 +103,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		fmt.Fprintf(stdout, "verified %d entries of %d members: chains unbroken, totals agree\n", rep.Entries, rep.Members)
+		return nil
+	case "sweep":
+		uploads := app.NewUploads(db, app.FSStore{Dir: cfg.DataDir})
+		done, err := uploads.Sweep(ctx, cfg.UploadKeep)
+		if err != nil {
+			return err
+		}
+		strays, err := uploads.Strays(ctx, cfg.UploadKeep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %d unused photos (%d bytes) and %d files that no upload names\n", done.Uploads, done.Bytes, strays.Strays)
 		return nil
 	case "report":
 		return report(ctx, db, cfg, rest, stdout, stderr)

@@ -354,3 +354,54 @@ func TestReportFileIsWholeOrUntouched(t *testing.T) {
 		t.Fatalf("into a missing directory: %v", err)
 	}
 }
+
+// ledgerctl sweep removes the photos nobody used within LEDGER_UPLOAD_KEEP and the files
+// no upload names, and says how many.
+func TestSweep(t *testing.T) {
+	vars := testEnv(t)
+	vars["LEDGER_UPLOAD_KEEP"] = "2h"
+	if _, _, err := ctl(t, vars, false, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg, _ := app.LoadConfig(func(k string) string { return vars[k] })
+	db, err := app.OpenDB(ctx, cfg.DBDriver, cfg.DBDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var admin models.Member
+	if err := db.R.Where("username = ?", "zuzhi").Take(&admin).Error; err != nil {
+		t.Fatal(err)
+	}
+	uploads := app.NewUploads(db, app.FSStore{Dir: cfg.DataDir})
+	photo := "\x89PNG\r\n\x1a\n" + strings.Repeat("x", 100)
+	var files []string
+	for range 2 {
+		u, err := uploads.Create(ctx, &app.Actor{ID: admin.ID, BranchID: admin.BranchID}, strings.NewReader(photo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.Join(cfg.DataDir, filepath.FromSlash(u.StorageKey)))
+	}
+	// The first is three hours old, the second new; a file of no upload, three hours old.
+	stray := filepath.Join(filepath.Dir(files[0]), "1-lost")
+	os.WriteFile(stray, []byte(photo), 0o600)
+	old := time.Now().Add(-3 * time.Hour)
+	os.Chtimes(files[0], old, old)
+	os.Chtimes(stray, old, old)
+	db.W.Model(&models.Upload{}).Where("storage_key = ?", strings.TrimPrefix(filepath.ToSlash(files[0]), filepath.ToSlash(cfg.DataDir)+"/")).Update("created_at", old.UTC())
+
+	out, _, err := ctl(t, vars, false, "sweep")
+	if err != nil || out != "removed 1 unused photos (108 bytes) and 1 files that no upload names\n" {
+		t.Fatalf("sweep: %q %v", out, err)
+	}
+	for f, gone := range map[string]bool{files[0]: true, stray: true, files[1]: false} {
+		if _, err := os.Stat(f); gone != errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: %v, want gone %v", f, err, gone)
+		}
+	}
+	if out, _, err := ctl(t, vars, false, "sweep"); err != nil || !strings.HasPrefix(out, "removed 0 unused photos (0 bytes) and 0 files") {
+		t.Fatalf("sweep again: %q %v", out, err)
+	}
+}
