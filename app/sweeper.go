@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// Sweeper removes unused photos in the background while the server runs: the uploads no
-// claim took within keep, every hour (Uploads.Sweep), and the files no upload names, at
-// the first sweep and once a day after (Uploads.Strays, which walks the whole store).
+// Sweeper removes what nobody will use again, in the background while the server runs:
+// every hour, the uploads no claim took within keep (Uploads.Sweep) and the expired
+// refresh tokens (PurgeRefreshTokens); at the first sweep and once a day after, the files
+// no upload names (Uploads.Strays, which walks the whole store).
 type Sweeper struct {
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -23,7 +24,7 @@ const (
 )
 
 // StartSweeper starts sweeping after first, then every hour, until Stop.
-func StartSweeper(uploads *Uploads, keep, first time.Duration, log *slog.Logger) *Sweeper {
+func StartSweeper(db *DB, uploads *Uploads, keep, first time.Duration, log *slog.Logger) *Sweeper {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Sweeper{stop: cancel}
 	w.done.Add(1)
@@ -37,7 +38,7 @@ func StartSweeper(uploads *Uploads, keep, first time.Duration, log *slog.Logger)
 			case <-time.After(wait):
 			}
 			wait = sweepEvery
-			sweepOnce(ctx, uploads, keep, run%strayEvery == 0, log)
+			sweepOnce(ctx, db, uploads, keep, run%strayEvery == 0, log)
 		}
 	}()
 	return w
@@ -49,10 +50,16 @@ func (w *Sweeper) Stop() {
 	w.done.Wait()
 }
 
-// sweepOnce sweeps the unused uploads, and the stray files with strays, and logs what it
-// removed and what failed.
-func sweepOnce(ctx context.Context, uploads *Uploads, keep time.Duration, strays bool, log *slog.Logger) {
+// sweepOnce sweeps the expired refresh tokens, the unused uploads, and the stray files
+// with strays, and logs what it removed and what failed.
+func sweepOnce(ctx context.Context, db *DB, uploads *Uploads, keep time.Duration, strays bool, log *slog.Logger) {
 	start := time.Now()
+	if n, err := PurgeRefreshTokens(ctx, db, start); err != nil && ctx.Err() == nil {
+		log.Warn("purging expired refresh tokens", "err", err.Error(), "purged", n)
+	} else if n > 0 {
+		log.Info("purged expired refresh tokens", "purged", n, "ms", time.Since(start).Milliseconds())
+	}
+	start = time.Now()
 	done, err := uploads.Sweep(ctx, keep)
 	if err == nil && strays {
 		var s UploadSweep

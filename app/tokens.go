@@ -267,3 +267,28 @@ func (t *Tokens) Logout(ctx context.Context, memberID int64, refresh string) err
 	}
 	return t.revokeFamily(ctx, rt.FamilyID)
 }
+
+// PurgeRefreshTokens deletes the refresh tokens that expired before now, a thousand at a
+// time, and returns how many. Every log-in and refresh adds a row, and spent ones stay
+// (a spent token presented again revokes its family), so the table would grow for ever.
+// An expired token is refused whether or not its row is there, so deleting it changes
+// no answer.
+func PurgeRefreshTokens(ctx context.Context, db *DB, now time.Time) (int, error) {
+	purged := 0
+	for {
+		var ids []int64
+		err := db.R.WithContext(ctx).Model(&models.RefreshToken{}).Where("expires_at < ?", now.UTC()).
+			Order("expires_at").Limit(1000).Pluck("id", &ids).Error
+		if err != nil || len(ids) == 0 {
+			return purged, dbError("purge refresh tokens", err)
+		}
+		res := db.W.WithContext(ctx).Where("id IN ? AND expires_at < ?", ids, now.UTC()).Delete(&models.RefreshToken{})
+		if res.Error != nil {
+			return purged, dbError("purge refresh tokens", res.Error)
+		}
+		purged += int(res.RowsAffected)
+		if len(ids) < 1000 {
+			return purged, nil
+		}
+	}
+}

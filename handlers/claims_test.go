@@ -925,7 +925,7 @@ func TestTheSweeperRunsInTheBackground(t *testing.T) {
 	id := e.uploadID(tr.aliceT)
 	file := e.storedPhoto(id)
 	e.ageUploads(e.cfg.UploadKeep+time.Minute, id)
-	sw := app.StartSweeper(e.svc.Uploads, e.cfg.UploadKeep, time.Millisecond, app.NewLogger(e.logs, "info"))
+	sw := app.StartSweeper(e.db, e.svc.Uploads, e.cfg.UploadKeep, time.Millisecond, app.NewLogger(e.logs, "info"))
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(e.logs.String(), "swept unused photos") && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)

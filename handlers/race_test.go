@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -644,5 +646,58 @@ func TestMembersPlacedInAGroupWhileItMoves(t *testing.T) {
 		if astray > 0 {
 			t.Fatalf("round %d (%v): %d members in a group of another branch", round, got, astray)
 		}
+	}
+}
+
+// Expired refresh tokens are purged, and nothing answers differently for it: an expired
+// token is refused, spent or not, and its family's live token still refreshes.
+func TestExpiredRefreshTokensArePurged(t *testing.T) {
+	e := newEnv(t, nil)
+	tr := e.seedTree()
+	tokens := e.svc.Identity.Tokens()
+	refresh := func(rt string, want int) string {
+		t.Helper()
+		var pair app.TokenPair
+		r := e.post("/api/v1/auth/refresh", "", map[string]string{"refresh_token": rt}).want(want)
+		if want == 200 {
+			r.decode(&pair)
+		}
+		return pair.RefreshToken
+	}
+	a0, err := tokens.NewSession(t.Context(), tr.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := refresh(a0.RefreshToken, 200) // a0 is spent now, a1 is its family's live one
+	b0, err := tokens.NewSession(t.Context(), tr.bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expire := func(rts ...string) {
+		t.Helper()
+		for _, rt := range rts {
+			sum := sha256.Sum256([]byte(rt))
+			if res := e.db.W.Model(&models.RefreshToken{}).Where("token_hash = ?", hex.EncodeToString(sum[:])).Update("expires_at", time.Now().UTC().Add(-time.Minute)); res.Error != nil || res.RowsAffected != 1 {
+				t.Fatalf("expire a token: %v, %d rows", res.Error, res.RowsAffected)
+			}
+		}
+	}
+	expire(a0.RefreshToken, b0.RefreshToken)
+	var before int64
+	e.db.R.Model(&models.RefreshToken{}).Count(&before)
+	n, err := app.PurgeRefreshTokens(t.Context(), e.db, time.Now())
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d (%v), want the 2 expired", n, err)
+	}
+	var after int64
+	e.db.R.Model(&models.RefreshToken{}).Count(&after)
+	if after != before-2 {
+		t.Fatalf("%d refresh tokens before the purge and %d after", before, after)
+	}
+	refresh(a0.RefreshToken, 401)
+	refresh(b0.RefreshToken, 401)
+	refresh(a1, 200) // the spent a0 came back, but expired: its family is not revoked
+	if n, err := app.PurgeRefreshTokens(t.Context(), e.db, time.Now()); err != nil || n != 0 {
+		t.Fatalf("a second purge: %d %v", n, err)
 	}
 }

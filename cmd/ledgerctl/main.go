@@ -37,8 +37,8 @@ Commands:
   verify          recompute every running total from the entries and check every member's
                   hash chain; exits 1 naming the first mismatch
   sweep           remove the evidence photos no claim took within LEDGER_UPLOAD_KEEP (72h),
-                  and the files under LEDGER_DATA_DIR/uploads that no upload names (the
-                  server does both by itself too: every hour, and once a day)
+                  the files under LEDGER_DATA_DIR/uploads that no upload names, and the
+                  expired refresh tokens (the server does this by itself too)
   report [-org ID] [-period YYYY-MM] [-format xlsx|csv] [-sheet members|branches] -o FILE
                   write the monthly report of an org subtree (default: the whole tree,
                   this month, xlsx); -o - writes to standard output
@@ -114,7 +114,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %d unused photos (%d bytes) and %d files that no upload names\n", done.Uploads, done.Bytes, strays.Strays)
+		tokens, err := app.PurgeRefreshTokens(ctx, db, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %d unused photos (%d bytes), %d files that no upload names and %d expired refresh tokens\n",
+			done.Uploads, done.Bytes, strays.Strays, tokens)
 		return nil
 	case "report":
 		return report(ctx, db, cfg, rest, stdout, stderr)

@@ -355,8 +355,8 @@ func TestReportFileIsWholeOrUntouched(t *testing.T) {
 	}
 }
 
-// ledgerctl sweep removes the photos nobody used within LEDGER_UPLOAD_KEEP and the files
-// no upload names, and says how many.
+// ledgerctl sweep removes the photos nobody used within LEDGER_UPLOAD_KEEP, the files no
+// upload names and the expired refresh tokens, and says how many.
 func TestSweep(t *testing.T) {
 	vars := testEnv(t)
 	vars["LEDGER_UPLOAD_KEEP"] = "2h"
@@ -392,8 +392,17 @@ func TestSweep(t *testing.T) {
 	os.Chtimes(stray, old, old)
 	db.W.Model(&models.Upload{}).Where("storage_key = ?", strings.TrimPrefix(filepath.ToSlash(files[0]), filepath.ToSlash(cfg.DataDir)+"/")).Update("created_at", old.UTC())
 
+	// Two sessions of the admin's, one of them expired.
+	tokens := app.NewTokens(db, []byte("k"), time.Minute, time.Hour)
+	for range 2 {
+		if _, err := tokens.NewSession(ctx, admin.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.W.Model(&models.RefreshToken{}).Where("id = (SELECT MIN(id) FROM refresh_tokens)").Update("expires_at", old.UTC())
+
 	out, _, err := ctl(t, vars, false, "sweep")
-	if err != nil || out != "removed 1 unused photos (108 bytes) and 1 files that no upload names\n" {
+	if err != nil || out != "removed 1 unused photos (108 bytes), 1 files that no upload names and 1 expired refresh tokens\n" {
 		t.Fatalf("sweep: %q %v", out, err)
 	}
 	for f, gone := range map[string]bool{files[0]: true, stray: true, files[1]: false} {
@@ -401,7 +410,7 @@ func TestSweep(t *testing.T) {
 			t.Fatalf("%s: %v, want gone %v", f, err, gone)
 		}
 	}
-	if out, _, err := ctl(t, vars, false, "sweep"); err != nil || !strings.HasPrefix(out, "removed 0 unused photos (0 bytes) and 0 files") {
+	if out, _, err := ctl(t, vars, false, "sweep"); err != nil || !strings.HasPrefix(out, "removed 0 unused photos (0 bytes), 0 files that no upload names and 0 expired") {
 		t.Fatalf("sweep again: %q %v", out, err)
 	}
 }

@@ -105,9 +105,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("listening", "addr", ln.Addr().String(), "driver", cfg.DBDriver, "startup_ms", time.Since(start).Milliseconds())
 	logw.Flush()
 
-	// Unused photos go after LEDGER_UPLOAD_KEEP; the first sweep waits a minute, out of
-	// the way of a start under load.
-	sweeper := app.StartSweeper(svc.Uploads, cfg.UploadKeep, time.Minute, log)
+	// Unused photos go after LEDGER_UPLOAD_KEEP, expired refresh tokens at once; the
+	// first sweep waits a minute, out of the way of a start under load.
+	sweeper := app.StartSweeper(db, svc.Uploads, cfg.UploadKeep, time.Minute, log)
 	defer sweeper.Stop() // before the database closes
 
 	served := make(chan error, 1)
