@@ -1,9 +1,11 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,5 +54,36 @@ func benchGet(b *testing.B, e *testEnv, path, token string) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		get()
+	}
+}
+
+// BenchmarkRefresh is a member's app rotating its refresh token through the real router,
+// one refresh after another: the write of a log-in family (the spent mark, the new row
+// and its indexes, expires_at's among them since the sweep purges by it).
+func BenchmarkRefresh(b *testing.B) {
+	e := newEnv(b, nil)
+	tr := e.seedTree()
+	pair, err := e.svc.Identity.Tokens().NewSession(b.Context(), tr.alice)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := pair.RefreshToken
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := httptest.NewRequest("POST", "/api/v1/auth/refresh", strings.NewReader(`{"refresh_token":"`+rt+`"}`))
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := e.f.Test(r, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var next struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&next); err != nil || resp.StatusCode != 200 {
+			b.Fatalf("refresh: %d %v", resp.StatusCode, err)
+		}
+		resp.Body.Close()
+		rt = next.RefreshToken
 	}
 }
