@@ -124,6 +124,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
+	if c.UploadKeep < time.Hour {
+		// Members upload a photo and then fill in its claim; and a file younger than the
+		// keep may be a photo whose row is on its way (Uploads.Strays).
+		return c, errors.New("config: LEDGER_UPLOAD_KEEP must be at least 1h")
+	}
 	if v := getenv("LEDGER_DB_MAX_CONNS"); v != "" {
 		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 			return c, errors.New("config: LEDGER_DB_MAX_CONNS must be a whole number from 1 to 1000")

@@ -33,6 +33,9 @@ func TestConfigGeneratesAndKeepsTheSigningKey(t *testing.T) {
 		c1.UploadPerMember != (app.RateLimit{N: 60, Per: time.Hour}) || c1.UploadPerIP != (app.RateLimit{N: 3000, Per: time.Hour}) {
 		t.Fatalf("default limits: claims %v and %v, uploads %v and %v", c1.ClaimPerMember, c1.ClaimPerIP, c1.UploadPerMember, c1.UploadPerIP)
 	}
+	if c1.UploadKeep != 72*time.Hour {
+		t.Fatalf("unused photos kept %v by default, want 72h", c1.UploadKeep)
+	}
 	os.Chmod(filepath.Join(dir, "jwt.key"), 0o644)
 	if _, err := app.LoadConfig(env(map[string]string{"LEDGER_DATA_DIR": dir})); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a world-readable key was accepted: %v", err)
@@ -117,6 +120,8 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		"zero claims":        {"LEDGER_CLAIM_LIMIT_IP": "0/1m"},
 		"bad upload limit":   {"LEDGER_UPLOAD_LIMIT_MEMBER": "60"},
 		"zero uploads":       {"LEDGER_UPLOAD_LIMIT_IP": "0/1h"},
+		"photos kept 0s":     {"LEDGER_UPLOAD_KEEP": "0"},
+		"photos kept 5m":     {"LEDGER_UPLOAD_KEEP": "5m"},
 		"zero period":        {"LEDGER_LOGIN_LIMIT_USER": "5/0s"},
 		"negative period":    {"LEDGER_LOGIN_LIMIT_IP": "5/-1m"},
 		"a star at zero":     {"LEDGER_STAR_THRESHOLDS": "0,120,180,240"},
