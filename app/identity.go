@@ -111,7 +111,7 @@ func (s *Identity) WechatLogin(ctx context.Context, clientIP, code string) (Logi
 		if err != nil {
 			return LoginResult{}, dbError("demo login", err)
 		}
-		pair, err := s.tokens.NewSession(ctx, m.ID)
+		pair, err := s.tokens.logIn(ctx, m, "demo", clientIP)
 		return LoginResult{Tokens: &pair}, err
 	}
 	sess, err := s.wechat.Code2Session(ctx, code)
@@ -129,7 +129,7 @@ func (s *Identity) WechatLogin(ctx context.Context, clientIP, code string) (Logi
 	case m.Status != models.StatusActive:
 		return LoginResult{}, models.Errorf(models.EUnauthorized, "this account is disabled")
 	}
-	pair, err := s.tokens.NewSession(ctx, m.ID)
+	pair, err := s.tokens.logIn(ctx, m, "wechat", clientIP)
 	return LoginResult{Tokens: &pair}, err
 }
 
@@ -186,7 +186,7 @@ func (s *Identity) Bind(ctx context.Context, clientIP, bindToken, inviteCode str
 		if err := tx.Model(&models.Member{}).Where("id = ?", inv.MemberID).Pluck("branch_id", &branch).Error; err != nil {
 			return dbError("bind", err)
 		}
-		if err := writeAudit(tx, &inv.MemberID, &branch, "member.wechat_bound", "member", inv.MemberID, nil, map[string]any{"invite_id": inv.ID}); err != nil {
+		if err := writeAudit(tx, &inv.MemberID, &branch, "member.wechat_bound", "member", inv.MemberID, nil, map[string]any{"invite_id": inv.ID, "ip": clientIP}); err != nil {
 			return err
 		}
 		pair, err = s.tokens.issuePair(tx, inv.MemberID, "")
@@ -257,7 +257,7 @@ func (s *Identity) PasswordLogin(ctx context.Context, clientIP, username, passwo
 	if m.Status != models.StatusActive {
 		return TokenPair{}, errBadPassword
 	}
-	return s.tokens.NewSession(ctx, m.ID)
+	return s.tokens.logIn(ctx, m, "password", clientIP)
 }
 
 // Staff passwords have 8 to 72 bytes: 72 is as many as bcrypt reads. (PATCH /members

@@ -194,18 +194,35 @@ func (t *Tokens) NewSession(ctx context.Context, memberID int64) (TokenPair, err
 	return t.issuePair(t.db.W.WithContext(ctx), memberID, "")
 }
 
+// logIn issues a fresh token pair for member m, who has just proved who they are by
+// method ("wechat", "demo", "password") from clientIP, and audits it ("auth.login"),
+// under their branch, in the same transaction: who logged in when, how and from where.
+func (t *Tokens) logIn(ctx context.Context, m models.Member, method, clientIP string) (TokenPair, error) {
+	var pair TokenPair
+	err := t.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if pair, err = t.issuePair(tx, m.ID, ""); err != nil {
+			return err
+		}
+		return writeAudit(tx, &m.ID, &m.BranchID, "auth.login", "member", m.ID, nil, map[string]string{"method": method, "ip": clientIP})
+	})
+	return pair, dbError("log in", err)
+}
+
 var errBadRefresh = &models.Error{Code: models.EUnauthorized, Message: "the refresh token is invalid, expired or revoked; log in again"}
 
 // Refresh spends a refresh token and returns the next pair of its family. Presenting a
 // token that was already spent revokes the whole family, since one of its holders is not
-// the member. Returns EUnauthorized.
-func (t *Tokens) Refresh(ctx context.Context, refresh string) (TokenPair, error) {
+// the member; that is audited ("auth.token_reused", by nobody, with clientIP). Returns
+// EUnauthorized.
+func (t *Tokens) Refresh(ctx context.Context, clientIP, refresh string) (TokenPair, error) {
 	if len(refresh) < 10 || len(refresh) > 200 {
 		return TokenPair{}, errBadRefresh
 	}
 	var pair TokenPair
 	reused := false
 	var family string
+	var member int64
 	err := t.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rt models.RefreshToken
 		if err := tx.Where("token_hash = ?", hashSecret(refresh)).Take(&rt).Error; err != nil {
@@ -218,7 +235,7 @@ func (t *Tokens) Refresh(ctx context.Context, refresh string) (TokenPair, error)
 		if rt.RevokedAt != nil || !now.Before(rt.ExpiresAt) {
 			return errBadRefresh
 		}
-		family = rt.FamilyID
+		family, member = rt.FamilyID, rt.MemberID
 		// Compare-and-set: of two concurrent refreshes with one token, one wins.
 		res := tx.Model(&models.RefreshToken{}).Where("id = ? AND used_at IS NULL AND revoked_at IS NULL", rt.ID).Update("used_at", now)
 		if res.Error != nil {
@@ -240,23 +257,39 @@ func (t *Tokens) Refresh(ctx context.Context, refresh string) (TokenPair, error)
 		return err
 	})
 	if reused {
-		if rerr := t.revokeFamily(ctx, family); rerr != nil {
+		if rerr := t.revokeFamily(ctx, member, nil, family, "auth.token_reused", map[string]string{"ip": clientIP}); rerr != nil {
 			return TokenPair{}, rerr
 		}
 	}
 	return pair, err
 }
 
-func (t *Tokens) revokeFamily(ctx context.Context, family string) error {
-	err := t.db.W.WithContext(ctx).Model(&models.RefreshToken{}).
-		Where("family_id = ? AND revoked_at IS NULL", family).
-		Update("revoked_at", t.now().UTC()).Error
+// revokeFamily revokes the live tokens of a login family of member's, and audits it as
+// action by actor (nil: nobody) with what, and how many tokens it revoked, under the
+// member's branch, in the same transaction.
+func (t *Tokens) revokeFamily(ctx context.Context, member int64, actor *int64, family, action string, what map[string]string) error {
+	err := t.db.W.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&models.RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL", family).Update("revoked_at", t.now().UTC())
+		if res.Error != nil {
+			return res.Error
+		}
+		var branch int64
+		if err := tx.Model(&models.Member{}).Where("id = ?", member).Pluck("branch_id", &branch).Error; err != nil {
+			return err
+		}
+		after := map[string]any{"revoked": res.RowsAffected}
+		for k, v := range what {
+			after[k] = v
+		}
+		return writeAudit(tx, actor, &branch, action, "member", member, nil, after)
+	})
 	return dbError("revoke token family", err)
 }
 
-// Logout revokes the login family of a refresh token that belongs to memberID.
-// Returns ENotFound when the token is not one of the member's.
-func (t *Tokens) Logout(ctx context.Context, memberID int64, refresh string) error {
+// Logout revokes the login family of a refresh token that belongs to memberID, audited
+// as "auth.logout" with clientIP. Returns ENotFound when the token is not one of the
+// member's.
+func (t *Tokens) Logout(ctx context.Context, clientIP string, memberID int64, refresh string) error {
 	var rt models.RefreshToken
 	err := t.db.W.WithContext(ctx).Where("token_hash = ? AND member_id = ?", hashSecret(refresh), memberID).Take(&rt).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -265,7 +298,7 @@ func (t *Tokens) Logout(ctx context.Context, memberID int64, refresh string) err
 	if err != nil {
 		return dbError("logout", err)
 	}
-	return t.revokeFamily(ctx, rt.FamilyID)
+	return t.revokeFamily(ctx, memberID, &memberID, rt.FamilyID, "auth.logout", map[string]string{"ip": clientIP})
 }
 
 // PurgeRefreshTokens deletes the refresh tokens that expired before now, a thousand at a

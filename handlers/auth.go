@@ -69,7 +69,7 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	pair, err := s.Identity.Tokens().Refresh(c.UserContext(), req.RefreshToken)
+	pair, err := s.Identity.Tokens().Refresh(c.UserContext(), clientIP(c), req.RefreshToken)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := s.Identity.Tokens().Logout(c.UserContext(), actor(c).ID, req.RefreshToken); err != nil {
+	if err := s.Identity.Tokens().Logout(c.UserContext(), clientIP(c), actor(c).ID, req.RefreshToken); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

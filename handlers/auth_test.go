@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,33 @@ func TestWechatLoginBindRefreshLogout(t *testing.T) {
 	// Nothing of the refused bind was kept: carol's code is still good for her own account.
 	e.post("/api/v1/auth/wechat/login", "", map[string]string{"code": "ok-openid-carol"}).want(200).decode(&unbound)
 	e.post("/api/v1/auth/wechat/bind", "", map[string]string{"bind_token": unbound.BindToken, "invite_code": carols.InviteCode}).want(200)
+
+	// Alice's log-in, the reuse of her spent token and her log-out are in her branch's
+	// audit log: who, how, from where, and how many tokens each revoked; never a token.
+	e.get(fmt.Sprintf("/api/v1/audit?org_id=%d&limit=100", tr.b1), e.adminT).want(200).decode(&audit)
+	var sessions []string
+	for _, r := range audit.Items {
+		if !strings.HasPrefix(r.Action, "auth.") && r.Action != "member.wechat_bound" {
+			continue
+		}
+		if r.EntityID != tr.alice || strings.Contains(r.After, "rt_") || strings.Contains(r.After, pair.AccessToken[:20]) || !strings.Contains(r.After, `"ip":"0.0.0.0"`) {
+			t.Fatalf("an audit record of alice's sessions: %+v", r)
+		}
+		by := "nobody"
+		if r.ActorID != nil && *r.ActorID == tr.alice {
+			by = "alice"
+		}
+		sessions = append(sessions, fmt.Sprintf("%s by %s: %s", r.Action, by, r.After))
+	}
+	want := []string{
+		`member.wechat_bound by alice: {"invite_id":1,"ip":"0.0.0.0"}`,
+		`auth.login by alice: {"ip":"0.0.0.0","method":"wechat"}`,
+		`auth.token_reused by nobody: {"ip":"0.0.0.0","revoked":2}`,
+		`auth.logout by alice: {"ip":"0.0.0.0","revoked":2}`,
+	}
+	if !slices.Equal(sessions, want) {
+		t.Fatalf("alice's sessions in the audit log:\n%s\nwant\n%s", strings.Join(sessions, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 func TestWechatFailuresCreateNothing(t *testing.T) {
@@ -315,6 +343,14 @@ func TestPasswordLoginAndLimits(t *testing.T) {
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "nobody", "password": "whatever1"}).want(401)
 	// A username matches however it is cased, as a phone's keyboard may capitalise it.
 	e.post("/api/v1/auth/password/login", "", map[string]string{"username": "Root-Admin", "password": adminPass}).want(200)
+	// The two log-ins are audited; the refused ones are not (the log keeps those).
+	var logins []models.AuditRecord
+	var admin models.Member
+	e.db.R.Where("action = ?", "auth.login").Find(&logins)
+	e.db.R.Where("username = ?", adminUser).Take(&admin)
+	if len(logins) != 2 || logins[0].ActorID == nil || *logins[0].ActorID != admin.ID || logins[1].After != `{"ip":"0.0.0.0","method":"password"}` {
+		t.Fatalf("audited log-ins: %+v", logins)
+	}
 	// Each field is checked on its own, before any attempt is counted.
 	for _, c := range []struct{ username, password, field string }{
 		{"", adminPass, "username"},
