@@ -390,7 +390,10 @@ func TestSweep(t *testing.T) {
 	old := time.Now().Add(-3 * time.Hour)
 	os.Chtimes(files[0], old, old)
 	os.Chtimes(stray, old, old)
-	db.W.Model(&models.Upload{}).Where("storage_key = ?", strings.TrimPrefix(filepath.ToSlash(files[0]), filepath.ToSlash(cfg.DataDir)+"/")).Update("created_at", old.UTC())
+	key := strings.TrimPrefix(filepath.ToSlash(files[0]), filepath.ToSlash(cfg.DataDir)+"/")
+	if res := db.W.Model(&models.Upload{}).Where("storage_key = ?", key).Update("created_at", old.UTC()); res.Error != nil || res.RowsAffected != 1 {
+		t.Fatalf("age the first upload: %v, %d rows", res.Error, res.RowsAffected)
+	}
 
 	// Two sessions of the admin's, one of them expired.
 	tokens := app.NewTokens(db, []byte("k"), time.Minute, time.Hour)
@@ -399,7 +402,13 @@ func TestSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.W.Model(&models.RefreshToken{}).Where("id = (SELECT MIN(id) FROM refresh_tokens)").Update("expires_at", old.UTC())
+	var first models.RefreshToken
+	if err := db.R.Order("id").Take(&first).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.W.Model(&first).Update("expires_at", old.UTC()).Error; err != nil {
+		t.Fatal(err)
+	}
 
 	out, _, err := ctl(t, vars, false, "sweep")
 	if err != nil || out != "removed 1 unused photos (108 bytes), 1 files that no upload names and 1 expired refresh tokens\n" {
