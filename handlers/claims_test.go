@@ -939,9 +939,9 @@ func TestTheSweeperRunsInTheBackground(t *testing.T) {
 	}
 }
 
-// A sweep that meets claims taking its photos: each photo ends either evidence of its
-// claim, row and file kept, or swept with its claim refused (422); never a claim whose
-// photo is gone, and never a 500 or 503.
+// Sweeps that meet claims taking their photos, and each other: each photo ends either
+// evidence of its claim, row and file kept, or swept once with its claim refused (422);
+// never a claim whose photo is gone, and never a 500 or 503.
 func TestPhotosSweptWhileClaimsTakeThem(t *testing.T) {
 	e := newEnv(t, map[string]string{"LEDGER_CLAIM_LIMIT_MEMBER": "1000/1m", "LEDGER_CLAIM_LIMIT_IP": "10000/1m", "LEDGER_UPLOAD_LIMIT_MEMBER": "10000/1h", "LEDGER_UPLOAD_LIMIT_IP": "10000/1h"})
 	tr := e.seedTree()
@@ -954,38 +954,53 @@ func TestPhotosSweptWhileClaimsTakeThem(t *testing.T) {
 			ids[i] = e.uploadID(tr.aliceT)
 		}
 		e.ageUploads(keep+time.Hour, ids...)
+		files := make([]string, len(ids))
+		for i, id := range ids {
+			files[i] = e.storedPhoto(id)
+		}
+		// Two sweeps (the server's and an operator's ledgerctl sweep) beside the claims.
 		statuses := make([]int, len(ids))
-		var sweepErr error
-		concurrently(len(ids)+1, func(i int) int {
-			if i == len(ids) {
-				_, sweepErr = e.svc.Uploads.Sweep(ctx, keep)
+		var sweeps [2]app.UploadSweep
+		var sweepErrs [2]error
+		concurrently(len(ids)+2, func(i int) int {
+			if i >= len(ids) {
+				sweeps[i-len(ids)], sweepErrs[i-len(ids)] = e.svc.Uploads.Sweep(ctx, keep)
 				return 0
 			}
 			statuses[i] = e.claim(tr.aliceT, "", map[string]any{"rule_code": "four_ones.read_theory", "occurred_on": today(e), "evidence_ids": []int64{ids[i]}}).Status
 			return statuses[i]
 		})
-		if sweepErr != nil {
-			t.Fatalf("round %d: the sweep failed: %v", round, sweepErr)
+		if sweepErrs[0] != nil || sweepErrs[1] != nil {
+			t.Fatalf("round %d: the sweeps failed: %v", round, sweepErrs)
 		}
+		roundSwept := 0
 		for i, id := range ids {
-			file := e.storedPhoto(id)
 			var uses int64
 			e.db.R.Model(&models.ClaimEvidence{}).Where("upload_id = ?", id).Count(&uses)
+			_, statErr := os.Stat(files[i])
+			row := e.storedPhoto(id) != ""
 			switch statuses[i] {
 			case 201:
-				if _, err := os.Stat(file); file == "" || err != nil || uses != 1 {
-					t.Fatalf("round %d: a claim took photo %d, whose row is %q (file: %v), evidence of %d claims", round, id, file, err, uses)
+				if !row || statErr != nil || uses != 1 {
+					t.Fatalf("round %d: a claim took photo %d, whose row is there: %v (file: %v), evidence of %d claims", round, id, row, statErr, uses)
 				}
 				taken++
 			case 422:
-				if file != "" || uses != 0 {
-					t.Fatalf("round %d: a claim was refused photo %d, which is still there (%q, %d uses)", round, id, file, uses)
+				if row || !errors.Is(statErr, os.ErrNotExist) || uses != 0 {
+					t.Fatalf("round %d: a claim was refused photo %d, which is still there (row %v, file %v, %d uses)", round, id, row, statErr, uses)
 				}
-				swept++
+				roundSwept++
 			default:
 				t.Fatalf("round %d: a claim answered %d", round, statuses[i])
 			}
 		}
+		// Each swept photo was counted and audited once, by whichever sweep took it.
+		var audited int64
+		e.db.R.Model(&models.AuditRecord{}).Where("action = ? AND entity_id IN ?", "upload.deleted", ids).Count(&audited)
+		if sweeps[0].Uploads+sweeps[1].Uploads != roundSwept || audited != int64(roundSwept) {
+			t.Fatalf("round %d: %d photos swept, the sweeps say %d and %d, the audit log %d", round, roundSwept, sweeps[0].Uploads, sweeps[1].Uploads, audited)
+		}
+		swept += roundSwept
 	}
 	t.Logf("%d photos taken by their claims, %d swept first", taken, swept)
 	if taken == 0 || swept == 0 {
