@@ -189,8 +189,13 @@ func (s *Uploads) Open(ctx context.Context, a *Actor, id int64) (models.Upload, 
 		}
 	}
 	rc, err := s.store.Open(ctx, u.StorageKey)
-	if errors.Is(err, os.ErrNotExist) { // swept as it was read (Sweep)
-		return u, nil, errUploadNotFound
+	if errors.Is(err, os.ErrNotExist) {
+		// Swept as it was read (Sweep deletes the row, then the file): then it is gone.
+		// A row whose file is missing is a lost photo, an error to log.
+		var rows int64
+		if cerr := s.db.R.WithContext(ctx).Model(&models.Upload{}).Where("id = ?", id).Count(&rows).Error; cerr == nil && rows == 0 {
+			return u, nil, errUploadNotFound
+		}
 	}
 	if err != nil {
 		return u, nil, fmt.Errorf("open upload %d: %w", id, err)
