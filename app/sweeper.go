@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,19 @@ import (
 type Sweeper struct {
 	stop context.CancelFunc
 	done sync.WaitGroup
+	// What the sweeps removed, and the sweeps that failed, since the start (Counts).
+	uploads, strays, tokens, failures atomic.Uint64
+}
+
+// SweepCounts is what a Sweeper's sweeps removed since it started, and how many of them
+// failed: the metrics of /metrics.
+type SweepCounts struct {
+	Uploads, Strays, RefreshTokens, Failures uint64
+}
+
+// Counts returns what the sweeps removed and how many failed, so far.
+func (w *Sweeper) Counts() SweepCounts {
+	return SweepCounts{Uploads: w.uploads.Load(), Strays: w.strays.Load(), RefreshTokens: w.tokens.Load(), Failures: w.failures.Load()}
 }
 
 // sweepEvery is how often the sweeper runs; strayEvery, how many of its runs pass
@@ -38,7 +52,7 @@ func StartSweeper(db *DB, uploads *Uploads, keep, first time.Duration, log *slog
 			case <-time.After(wait):
 			}
 			wait = sweepEvery
-			sweepOnce(ctx, db, uploads, keep, run%strayEvery == 0, log)
+			w.sweepOnce(ctx, db, uploads, keep, run%strayEvery == 0, log)
 		}
 	}()
 	return w
@@ -52,9 +66,12 @@ func (w *Sweeper) Stop() {
 
 // sweepOnce sweeps the expired refresh tokens, the unused uploads, and the stray files
 // with strays, and logs what it removed and what failed.
-func sweepOnce(ctx context.Context, db *DB, uploads *Uploads, keep time.Duration, strays bool, log *slog.Logger) {
+func (w *Sweeper) sweepOnce(ctx context.Context, db *DB, uploads *Uploads, keep time.Duration, strays bool, log *slog.Logger) {
 	start := time.Now()
-	if n, err := PurgeRefreshTokens(ctx, db, start); err != nil && ctx.Err() == nil {
+	n, err := PurgeRefreshTokens(ctx, db, start)
+	w.tokens.Add(uint64(n))
+	if err != nil && ctx.Err() == nil {
+		w.failures.Add(1)
 		log.Warn("purging expired refresh tokens", "err", err.Error(), "purged", n)
 	} else if n > 0 {
 		log.Info("purged expired refresh tokens", "purged", n, "ms", time.Since(start).Milliseconds())
@@ -66,7 +83,10 @@ func sweepOnce(ctx context.Context, db *DB, uploads *Uploads, keep time.Duration
 		s, err = uploads.Strays(ctx, keep)
 		done.Strays = s.Strays
 	}
+	w.uploads.Add(uint64(done.Uploads))
+	w.strays.Add(uint64(done.Strays))
 	if err != nil && ctx.Err() == nil {
+		w.failures.Add(1)
 		log.Warn("sweeping unused photos", "err", err.Error(), "removed", done.Uploads, "strays", done.Strays)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"mime/multipart"
 	"os"
 	"path/filepath"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"partyledger/app"
+	"partyledger/handlers"
 	"partyledger/models"
 )
 
@@ -936,6 +940,26 @@ func TestTheSweeperRunsInTheBackground(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), `"msg":"swept unused photos","removed":1`) {
 		t.Fatalf("the sweep is not in the log:\n%s", e.logs.String())
+	}
+	// And in /metrics, as the server serves them.
+	if c := sw.Counts(); c != (app.SweepCounts{Uploads: 1}) {
+		t.Fatalf("the sweeper counts %+v", c)
+	}
+	reg := prometheus.NewRegistry()
+	handlers.New(handlers.Deps{DB: e.db, Services: e.svc, Log: app.NewLogger(e.logs, "info"), Registry: reg, Sweeper: sw})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if strings.Contains(f.GetName(), "swept") || strings.Contains(f.GetName(), "sweep") || strings.Contains(f.GetName(), "purged") {
+			got[f.GetName()] = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"ledger_swept_uploads_total": 1, "ledger_swept_stray_files_total": 0, "ledger_purged_refresh_tokens_total": 0, "ledger_sweep_failures_total": 0}
+	if !maps.Equal(got, want) {
+		t.Fatalf("the sweep's metrics: %v, want %v", got, want)
 	}
 }
 

@@ -31,6 +31,8 @@ type Deps struct {
 	ReadTimeout time.Duration
 	// Reports has a slot for each report that may be written at once; nil means two.
 	Reports chan struct{}
+	// Sweeper's counts are served in /metrics; nil: none (the server starts one).
+	Sweeper *app.Sweeper
 }
 
 // Server holds the dependencies the handlers use.
@@ -74,6 +76,20 @@ func New(d Deps) *fiber.App {
 		d.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ledger_sqlite_checkpoint_failures_total",
 			Help: "Background WAL checkpoints that failed; the writer then checkpoints past its backstop."},
 			func() float64 { _, failed := d.DB.Checkpoints(); return float64(failed) }))
+	}
+	if d.Sweeper != nil {
+		for _, c := range []struct {
+			name, help string
+			count      func(app.SweepCounts) uint64
+		}{
+			{"ledger_swept_uploads_total", "Unused evidence photos the sweeps removed, row and file (LEDGER_UPLOAD_KEEP).", func(c app.SweepCounts) uint64 { return c.Uploads }},
+			{"ledger_swept_stray_files_total", "Files of the photo store that no upload named, removed by the daily walk.", func(c app.SweepCounts) uint64 { return c.Strays }},
+			{"ledger_purged_refresh_tokens_total", "Expired refresh tokens the sweeps deleted.", func(c app.SweepCounts) uint64 { return c.RefreshTokens }},
+			{"ledger_sweep_failures_total", "Sweeps that failed part-way (the log says why); the next hour's sweep tries again.", func(c app.SweepCounts) uint64 { return c.Failures }},
+		} {
+			d.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+				func() float64 { return float64(c.count(d.Sweeper.Counts())) }))
+		}
 	}
 	f := fiber.New(fiber.Config{
 		AppName:               "partyledger",

@@ -87,10 +87,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	svc := app.NewServices(cfg, db, nil, log)
+	// Unused photos go after LEDGER_UPLOAD_KEEP, expired refresh tokens at once; the
+	// first sweep waits a minute, out of the way of a start under load.
+	sweeper := app.StartSweeper(db, svc.Uploads, cfg.UploadKeep, time.Minute, log)
+	defer sweeper.Stop() // before the database closes
 	f := handlers.New(handlers.Deps{
 		DB: db, Services: svc, Log: log,
 		Registry: prometheus.NewRegistry(), TrustedProxies: cfg.TrustedProxies,
-		RequestTimeout: cfg.RequestTimeout,
+		RequestTimeout: cfg.RequestTimeout, Sweeper: sweeper,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -104,11 +108,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "driver", cfg.DBDriver, "startup_ms", time.Since(start).Milliseconds())
 	logw.Flush()
-
-	// Unused photos go after LEDGER_UPLOAD_KEEP, expired refresh tokens at once; the
-	// first sweep waits a minute, out of the way of a start under load.
-	sweeper := app.StartSweeper(db, svc.Uploads, cfg.UploadKeep, time.Minute, log)
-	defer sweeper.Stop() // before the database closes
 
 	served := make(chan error, 1)
 	go func() { served <- f.Listener(ln) }()
